@@ -1,0 +1,63 @@
+"""PAMR, pixel-adaptive mask refinement (paper section 5).
+
+For every dilation ``d`` each pixel has 8 neighbours at ``d*(+-1|0, +-1|0)``
+(replicate padding). The affinity to a neighbour is
+``-|I_c(p) - I_c(n)| / (1e-8 + 0.1*sigma_c(p))`` averaged over channels and
+softmaxed over all neighbours of all dilations; ``sigma_c(p)`` is the
+unbiased std of channel ``c`` over the 9 positions of every dilation (the
+centre counted once per dilation). Each step replaces the mask by the
+affinity-weighted sum of its neighbours.
+
+The affinities depend only on the image, so they are computed once; each
+step is then a few shifted slices of one padded tensor.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def offsets(dilations) -> list[tuple[int, int]]:
+    """All neighbour offsets (dy, dx), dilation-major."""
+    return [(dy * d, dx * d) for d in dilations for dy, dx in NEIGHBOURS]
+
+
+def _neighbours(x: Tensor, shifts: list[tuple[int, int]]) -> Tensor:
+    """(B, C, H, W) -> (B, C, P, H, W): ``x`` at each offset, replicate-padded."""
+    pad = max(max(abs(dy), abs(dx)) for dy, dx in shifts)
+    height, width = x.shape[-2:]
+    padded = F.pad(x, [pad] * 4, mode="replicate")
+    return torch.stack([padded[..., pad + dy:pad + dy + height, pad + dx:pad + dx + width]
+                        for dy, dx in shifts], dim=2)
+
+
+def affinity(image: Tensor, dilations=(8, 16)) -> Tensor:
+    """Softmaxed neighbour weights of a (B, C, H, W) guide image, (B, P, H, W)."""
+    shifts = offsets(dilations)
+    neighbours = _neighbours(image, shifts)
+    centre = image.unsqueeze(2)
+    per_dilation = neighbours.split(len(NEIGHBOURS), dim=2)
+    samples = torch.cat([torch.cat([centre, n], dim=2) for n in per_dilation], dim=2)
+    sigma = samples.std(dim=2, keepdim=True)
+    weights = -(neighbours - centre).abs() / (1e-8 + 0.1 * sigma)
+    return weights.mean(1).softmax(1)
+
+
+def refine(image: Tensor, mask: Tensor, steps: int = 10, dilations=(8, 16)) -> Tensor:
+    """Run ``steps`` PAMR iterations on ``mask`` (B, Q, H, W) guided by ``image`` (B, C, H, W)."""
+    if steps <= 0:
+        return mask
+    weights = affinity(image.to(mask.dtype), dilations)
+    shifts = offsets(dilations)
+    pad = max(dilations)
+    height, width = mask.shape[-2:]
+    for _ in range(steps):
+        padded = F.pad(mask, [pad] * 4, mode="replicate")
+        out = torch.zeros_like(mask)
+        for n, (dy, dx) in enumerate(shifts):
+            out.addcmul_(weights[:, n:n + 1], padded[..., pad + dy:pad + dy + height, pad + dx:pad + dx + width])
+        mask = out
+    return mask

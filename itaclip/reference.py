@@ -1,0 +1,86 @@
+"""The paper's order of computation, kept as a yardstick.
+
+One forward pass per window and per view, explicit attention maps, each
+view upsampled to crop size before mixing, and PAMR by one dilated
+convolution per step, as the paper's code does. ``ITACLIPSegmentor(...,
+sequential=True)`` runs it; benchmarks and tests compare the batched path
+against it.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .backbone import dense_features, patch_grid
+from .pamr import NEIGHBOURS
+from .slide import window_grid
+from .views import blur, grayscale
+
+
+def _view_logits(model, view: Tensor, size) -> Tensor:
+    """Logits of one view (1, 3, h, w), upsampled to ``size``."""
+    feats = F.normalize(dense_features(model.visual, view, model.attn_self, fused=False).float(), dim=-1)
+    return _upsample(model, feats, view, size)
+
+
+def _upsample(model, feats: Tensor, view: Tensor, size) -> Tensor:
+    grid_h, grid_w = patch_grid(model.visual, *view.shape[-2:])
+    logits = (feats[:, 1:] @ model.query_features.float().T).transpose(1, 2).reshape(1, -1, grid_h, grid_w)
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def crop_logits(model, crop: Tensor) -> Tensor:
+    """Section 4 for one crop (1, 3, h, w), view by view."""
+    size = crop.shape[-2:]
+    if not model.img_engineering:
+        return _view_logits(model, crop, size)
+    feats = [F.normalize(dense_features(model.visual, v, model.attn_self, fused=False).float(), dim=-1)
+             for v in (crop, grayscale(crop), blur(crop))]
+    first = _upsample(model, torch.stack(feats).mean(0), crop, size)
+    flipped = [_view_logits(model, crop.flip(d), size).flip(d) for d in (-2, -1)]
+    return model.lam * first + (1 - model.lam) * (flipped[0] + flipped[1]) / 2
+
+
+def pamr_conv(image: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
+    """PAMR as the paper computes it: 3x3 dilated convolutions, one per dilation and step."""
+    def kernels(centre: float, with_centre_row: bool) -> Tensor:
+        k = torch.zeros(len(NEIGHBOURS) + with_centre_row, 1, 3, 3, dtype=image.dtype, device=image.device)
+        for i, (dy, dx) in enumerate(NEIGHBOURS):
+            k[i, 0, 1 + dy, 1 + dx] = 1.0
+            k[i, 0, 1, 1] += centre
+        if with_centre_row:
+            k[-1, 0, 1, 1] = 1.0
+        return k
+
+    def local(x: Tensor, kernel: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        flat = x.reshape(b * c, 1, h, w)
+        out = [F.conv2d(F.pad(flat, [d] * 4, mode="replicate"), kernel, dilation=d) for d in dilations]
+        return torch.cat(out, 1).view(b, c, -1, h, w)
+
+    diff = kernels(-1.0, False)  # neighbour - centre
+    sigma = local(image, kernels(0.0, True)).std(2, keepdim=True)
+    aff = (-local(image, diff).abs() / (1e-8 + 0.1 * sigma)).mean(1, keepdim=True).softmax(2)
+    copy = kernels(0.0, False)
+    for _ in range(steps):
+        mask = (local(mask, copy) * aff).sum(2)
+    return mask
+
+
+def query_logits(model, image: Tensor, ori_shape) -> Tensor:
+    """The paper's ``forward_slide`` (or whole-image pass) for one image (3, H, W)."""
+    image = image.to(model.query_features.device)[None]
+    if model.slide_crop <= 0:
+        return _view_logits(model, image, ori_shape)[0]
+    height, width = image.shape[-2:]
+    canvas = image.new_zeros(1, model.query_features.shape[0], height, width, dtype=torch.float32)
+    count = image.new_zeros(1, 1, height, width, dtype=torch.float32)
+    for w in window_grid(height, width, model.slide_crop, model.slide_stride):
+        canvas[..., w.y1:w.y2, w.x1:w.x2] += crop_logits(model, image[..., w.y1:w.y2, w.x1:w.x2])
+        count[..., w.y1:w.y2, w.x1:w.x2] += 1
+    logits = F.interpolate(canvas / count, size=ori_shape, mode="bilinear", align_corners=False)
+    if model.pamr_steps > 0:
+        guide = F.interpolate(image.float(), size=ori_shape, mode="bilinear", align_corners=False)
+        logits = pamr_conv(guide, logits, model.pamr_steps, model.pamr_stride)
+    return logits[0]

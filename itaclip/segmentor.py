@@ -1,0 +1,165 @@
+"""The mmseg model: ITACLIP's stages composed into a ``BaseSegmentor``.
+
+Registered in mmseg's ``MODELS`` as ``ITACLIPSegmentor`` and under the
+paper's type name ``ITACLIP_Segmentor``, with the paper's constructor keys,
+so configs written for the paper's code build it unchanged.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.models.data_preprocessor import SegDataPreProcessor
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from . import pamr, reference
+from .postprocess import postprocess
+from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, stitch, window_grid
+from .text import query_embeddings
+from .views import NUM_VIEWS, combine_views, make_views
+from .weights import load_clip
+
+# Section 0: the paper's normalisation; the BGR image from mmseg becomes RGB.
+DATA_PREPROCESSOR = dict(mean=[122.771, 116.746, 104.094], std=[68.501, 66.632, 70.323], rgb_to_bgr=True)
+BACKGROUND_DATASETS = ("voc21", "context60", "coco_object")  # data sets whose class 0 is background
+CPU_BUDGET_MB = 2048
+
+
+@MODELS.register_module()
+@MODELS.register_module(name="ITACLIP_Segmentor")
+class ITACLIPSegmentor(BaseSegmentor):
+    """Training-free open-vocabulary segmentation with a frozen CLIP (ITACLIP).
+
+    Paper keys: ``model_name`` (OpenAI name or checkpoint path), ``name_path``
+    (class-name file), ``dataset_name``, ``device``, ``img_engineering`` (five
+    views), ``auxiliary_text_path`` (LLM texts, ``name >=text``), ``attn_self``
+    (self-self attention), ``def_coefficient`` (beta, weight of the LLM text),
+    ``img_eng_coefficient`` (lambda, weight of views 1-3 against the flips),
+    ``pamr_steps``/``pamr_stride``, ``logit_scale``, ``prob_thd``, ``area_thd``,
+    ``slide_stride``/``slide_crop`` (``slide_crop=0``: one whole-image pass) and
+    ``width_chunk_size`` (the paper's memory workaround; accepted for its
+    configs and not needed here, since passes are chunked by memory budget).
+
+    Ours: ``background`` (class 0 is background; ``None`` infers it from
+    ``dataset_name`` like the paper), ``precision`` (``fp32``/``fp16``/``bf16``;
+    ``None`` is fp16 on CUDA, fp32 on CPU), ``memory_budget_mb`` (bytes a pass
+    may use; ``None`` is half the free CUDA memory, or 2 GiB on CPU) and
+    ``sequential`` (run windows and views one pass at a time with PAMR by
+    dilated convolutions, the paper's order; for benchmarks and checks).
+    """
+
+    def __init__(self, name_path: str, model_name: str = "ViT-B/16", dataset_name: str | None = None,
+                 device: str | torch.device | None = None, img_engineering: bool = True,
+                 auxiliary_text_path: str | None = None, attn_self: bool = True,
+                 def_coefficient: float = 0.2, img_eng_coefficient: float = 0.75,
+                 pamr_steps: int = 10, pamr_stride=(8, 16), logit_scale: float = 40,
+                 prob_thd: float = 0.0, area_thd: float | None = None, slide_stride: int = 28,
+                 slide_crop: int = 224, width_chunk_size: int | None = None,
+                 background: bool | None = None, precision: str | None = None,
+                 memory_budget_mb: int | None = None, sequential: bool = False):
+        super().__init__(data_preprocessor=SegDataPreProcessor(**DATA_PREPROCESSOR))
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if background is None:
+            background = dataset_name in BACKGROUND_DATASETS
+        self.clip = load_clip(model_name, device, precision)
+        features, query_idx = query_embeddings(self.clip, name_path, auxiliary_text_path,
+                                               def_coefficient, background)
+        self.register_buffer("query_features", features.to(device), persistent=False)
+        self.register_buffer("query_idx", torch.as_tensor(query_idx, device=device), persistent=False)
+        self.num_classes = max(query_idx) + 1
+        self.data_preprocessor.to(device)
+        self.dataset_name, self.background = dataset_name, background
+        self.img_engineering, self.attn_self = img_engineering, attn_self
+        self.lam = img_eng_coefficient
+        self.pamr_steps, self.pamr_stride = pamr_steps, tuple(pamr_stride)
+        self.logit_scale, self.prob_thd, self.area_thd = logit_scale, prob_thd, area_thd
+        self.slide_stride, self.slide_crop = slide_stride, slide_crop
+        self.width_chunk_size = width_chunk_size
+        self.memory_budget_mb, self.sequential = memory_budget_mb, sequential
+
+    @property
+    def visual(self) -> torch.nn.Module:
+        return self.clip.visual
+
+    def _budget(self) -> int:
+        if self.memory_budget_mb is not None:
+            return int(self.memory_budget_mb * 2**20)
+        device = self.query_features.device
+        if device.type == "cuda":
+            return torch.cuda.mem_get_info(device)[0] // 2
+        return CPU_BUDGET_MB * 2**20
+
+    def _window_logits(self, image: Tensor) -> Tensor:
+        """Sliding-window logits at input size, (Q, H, W), all windows x views batched."""
+        height, width = image.shape[-2:]
+        windows = window_grid(height, width, self.slide_crop, self.slide_stride)
+        crops = crop_windows(image, windows)
+        budget = self._budget()
+        per_pass = images_per_pass(self.visual, *crops.shape[-2:], budget)
+
+        def run(batch: Tensor) -> Tensor:
+            return patch_logits(self.visual, batch, self.query_features, self.attn_self)
+
+        if self.img_engineering:
+            views = make_views(crops).flatten(0, 1)
+            grid = combine_views(batched(run, views, per_pass).unflatten(0, (NUM_VIEWS, len(windows))), self.lam)
+        else:
+            grid = batched(run, crops, per_pass)
+        crop_bytes = 4 * grid.shape[1] * crops.shape[-2] * crops.shape[-1]
+        per_stitch = max(1, budget // crop_bytes)
+        canvas = None
+        for start in range(0, len(windows), per_stitch):
+            canvas = stitch(grid[start:start + per_stitch], windows[start:start + per_stitch],
+                            height, width, canvas)
+        return canvas / coverage(windows, height, width, canvas.device)
+
+    def query_logits(self, image: Tensor, ori_shape: tuple[int, int]) -> Tensor:
+        """Per-query logits of one normalised RGB image (3, H, W) at ``ori_shape``, (Q, h, w)."""
+        if self.sequential:
+            return reference.query_logits(self, image, ori_shape)
+        image = image.to(self.query_features.device)
+        if self.slide_crop <= 0:
+            grid = patch_logits(self.visual, image[None], self.query_features, self.attn_self)
+            return F.interpolate(grid, size=ori_shape, mode="bilinear", align_corners=False)[0]
+        logits = F.interpolate(self._window_logits(image)[None], size=ori_shape, mode="bilinear",
+                               align_corners=False)
+        if self.pamr_steps > 0:
+            guide = F.interpolate(image[None].float(), size=ori_shape, mode="bilinear", align_corners=False)
+            logits = pamr.refine(guide, logits, self.pamr_steps, self.pamr_stride)
+        return logits[0]
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor, data_samples=None):
+        """mmseg's contract: store ``seg_logits`` (C, h, w) and ``pred_sem_seg`` (1, h, w) at ``ori_shape``."""
+        if data_samples is None:
+            from mmseg.structures import SegDataSample
+
+            data_samples = [SegDataSample(metainfo=dict(ori_shape=tuple(inputs.shape[-2:])))
+                            for _ in range(inputs.shape[0])]
+        for image, sample in zip(inputs, data_samples):
+            meta = sample.metainfo
+            img_h, img_w = meta.get("img_shape", image.shape[-2:])[:2]
+            ori_shape = tuple(meta.get("ori_shape", (img_h, img_w))[:2])
+            logits = self.query_logits(image[:, :img_h, :img_w], ori_shape)
+            probs, labels = postprocess(logits, self.query_idx, self.num_classes, self.logit_scale,
+                                        self.prob_thd, self.area_thd)
+            sample.set_data(dict(seg_logits=PixelData(data=probs), pred_sem_seg=PixelData(data=labels)))
+        return data_samples
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas=None) -> Tensor:
+        """Class probabilities of a batch at input size, (B, C, H, W)."""
+        return torch.stack([self.predict(image[None])[0].seg_logits.data for image in inputs])
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """ITACLIP's dense CLIP features of whole images, (B, 1 + h*w, E)."""
+        from .backbone import dense_features
+
+        return dense_features(self.visual, inputs.to(self.query_features.device), self.attn_self)
+
+    def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
+        return self.encode_decode(inputs, data_samples)
+
+    def loss(self, inputs: Tensor, data_samples) -> dict:
+        raise NotImplementedError("ITACLIP is training-free: ITACLIPSegmentor has no loss; use predict")

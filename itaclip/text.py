@@ -1,0 +1,109 @@
+"""Text side (paper section 3): class-name files, LLM texts, template embeddings, mixing.
+
+A class-name file has one line per class; a line may hold several names
+separated by ``", "``, each of which is a *query*. Every query (and every
+auxiliary LLM text) is embedded through the 80 OpenAI ImageNet templates and
+averaged. The auxiliary text of a class is then mixed into each of its
+queries with weight ``beta`` (``def_coefficient``); background queries keep
+their own embedding.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+TEMPLATES = open_clip.OPENAI_IMAGENET_TEMPLATES  # the paper's 80 prompts, in order
+AUX_SEPARATOR = ">="
+
+
+class TextFileError(ValueError):
+    """A class-name or auxiliary-text file is missing or malformed (one-line message)."""
+
+
+def _read_lines(path: str | Path, what: str, option: str) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise TextFileError(f"{what} file {path} does not exist; set {option} to an existing file")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines:
+        raise TextFileError(f"{what} file {path} is empty; it needs one line per class")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise TextFileError(f"{what} file {path}, line {number} is blank; remove it")
+    return lines
+
+
+def read_class_names(path: str | Path) -> tuple[list[str], list[int]]:
+    """Queries and the class of each, from a class-name file (``name_path``)."""
+    queries, query_idx = [], []
+    for cls, line in enumerate(_read_lines(path, "class-name", "name_path")):
+        names = line.split(", ")
+        queries += names
+        query_idx += [cls] * len(names)
+    return queries, query_idx
+
+
+def read_auxiliary_texts(path: str | Path) -> list[str]:
+    """The LLM texts of an auxiliary file: the part of each ``name >=text`` line after ``>=``."""
+    texts = []
+    for number, line in enumerate(_read_lines(path, "auxiliary-text", "auxiliary_text_path"), start=1):
+        if AUX_SEPARATOR not in line:
+            raise TextFileError(
+                f"auxiliary-text file {path}, line {number} has no '{AUX_SEPARATOR}'; write it as 'name >=text'")
+        texts.append(line.split(AUX_SEPARATOR, 1)[1])
+    return texts
+
+
+@torch.no_grad()
+def embed_texts(model: nn.Module, texts: list[str], templates=TEMPLATES,
+                batch_size: int = 1280) -> Tensor:
+    """Template-averaged CLIP text embeddings, (len(texts), E), fp32.
+
+    Each text goes through every template; each prompt embedding is L2
+    normalised, the mean over templates is L2 normalised again.
+    """
+    tokenizer = open_clip.get_tokenizer("ViT-B-16")  # OpenAI's BPE, context 77
+    device = next(model.parameters()).device
+    prompts = [template(text) if callable(template) else template.format(text)
+               for text in texts for template in templates]
+    chunks = []
+    for start in range(0, len(prompts), batch_size):
+        tokens = tokenizer(prompts[start:start + batch_size]).to(device)
+        chunks.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
+    per_prompt = torch.cat(chunks).view(len(texts), len(templates), -1)
+    return F.normalize(per_prompt.mean(1), dim=-1)
+
+
+def mix_auxiliary(query_features: Tensor, query_idx: list[int], aux_features: Tensor,
+                  beta: float, background: bool) -> Tensor:
+    """``(1-beta)*own + beta*aux[class]`` per query; not normalised again.
+
+    With a background class, queries of class 0 keep their own embedding and
+    class ``c`` takes auxiliary line ``c-1`` (the file has no background line).
+    """
+    idx = torch.as_tensor(query_idx, device=query_features.device)
+    offset = 1 if background else 0
+    keep = idx < offset
+    aux = aux_features[(idx - offset).clamp(min=0)]
+    mixed = (1 - beta) * query_features + beta * aux
+    return torch.where(keep[:, None], query_features, mixed)
+
+
+def query_embeddings(model: nn.Module, name_path: str | Path, auxiliary_text_path: str | Path | None = None,
+                     beta: float = 0.2, background: bool = False) -> tuple[Tensor, list[int]]:
+    """Everything of section 3: the (mixed) embedding of every query, and ``query_idx``."""
+    queries, query_idx = read_class_names(name_path)
+    if auxiliary_text_path is None:
+        return embed_texts(model, queries), query_idx
+    aux = read_auxiliary_texts(auxiliary_text_path)
+    expected = max(query_idx) + 1 - (1 if background else 0)
+    if len(aux) != expected:
+        raise TextFileError(
+            f"auxiliary-text file {auxiliary_text_path} has {len(aux)} lines but {name_path} has {expected} "
+            f"{'non-background ' if background else ''}classes; write one line per class, in class order")
+    features = embed_texts(model, queries + aux)
+    return mix_auxiliary(features[:len(queries)], query_idx, features[len(queries):], beta, background), query_idx

@@ -1,0 +1,47 @@
+"""Image engineering (paper section 4): five views of each crop, and how they combine.
+
+Views, on the normalised tensor: 1. the crop, 2. grayscale, 3. Gaussian blur
+(kernel 11, sigma 5, reflect padding), 4. vertical flip, 5. horizontal flip.
+Views 1-3 average their (normalised) patch features; views 4-5 are flipped
+back and averaged; the two groups mix as ``lam*first + (1-lam)*flipped``
+(``lam`` = ``img_eng_coefficient``).
+
+Bilinear upsampling is linear and commutes with flips, so the whole mix can
+be done on patch-grid logits, before the one upsampling to crop size.
+"""
+from __future__ import annotations
+
+import torch
+import torchvision.transforms.functional as TF
+from torch import Tensor
+
+NUM_VIEWS = 5
+BLUR_KERNEL, BLUR_SIGMA = 11, 5.0
+_FLIP_DIMS = (-2, -1)  # view 4 flips rows (vertical), view 5 flips columns (horizontal)
+
+
+def grayscale(images: Tensor) -> Tensor:
+    """``0.2989 R + 0.587 G + 0.114 B``, repeated to three channels."""
+    return TF.rgb_to_grayscale(images, num_output_channels=3)
+
+
+def blur(images: Tensor) -> Tensor:
+    """torchvision's Gaussian blur, kernel 11, sigma 5, reflect padding."""
+    return TF.gaussian_blur(images, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])
+
+
+def make_views(crops: Tensor) -> Tensor:
+    """(N, 3, h, w) crops -> (5, N, 3, h, w) views, in the paper's order."""
+    views = [crops, grayscale(crops), blur(crops)] + [crops.flip(d) for d in _FLIP_DIMS]
+    return torch.stack(views)
+
+
+def combine_views(logits: Tensor, lam: float) -> Tensor:
+    """Mix per-view logits (5, N, Q, h, w) into (N, Q, h, w), flipping views 4-5 back.
+
+    Averaging the first three views' normalised features and then taking
+    logits equals averaging their logits, since logits are linear in features.
+    """
+    first = logits[:3].mean(0)
+    flipped = sum(logits[3 + i].flip(d) for i, d in enumerate(_FLIP_DIMS)) / len(_FLIP_DIMS)
+    return lam * first + (1 - lam) * flipped
