@@ -71,6 +71,9 @@ def download(url: str, folder: Path) -> Path:
         got = _sha256(Path(tmp))
         if got != expected:
             raise WeightsError(f"downloaded {url} but its SHA-256 is {got}, not {expected}")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shared cache should be readable
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -103,12 +106,16 @@ def resolve(model_name: str) -> Path:
 
 def load_clip(model_name: str = "ViT-B/16", device: str | torch.device = "cpu",
               precision: str | None = None) -> torch.nn.Module:
-    """Build open_clip's CLIP with OpenAI weights, in eval mode, cached per process.
+    """Build open_clip's CLIP with OpenAI weights, frozen, in eval mode, cached per process.
+
+    The cache hands every caller the same model object: treat it as read-only.
 
     ``precision`` is ``fp32``, ``fp16`` (LayerNorm still computes in fp32, as in
     OpenAI's code) or ``bf16``; ``None`` means :func:`default_precision`.
     """
     device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise WeightsError(f"device {str(device)!r} was asked for but CUDA is not available here; use device='cpu'")
     precision = precision or default_precision(device)
     if precision not in PRECISIONS:
         raise WeightsError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
