@@ -12,9 +12,11 @@ from mmengine.structures import PixelData
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from . import pamr, reference
+from .backbone import dense_features
 from .postprocess import postprocess
 from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, stitch, window_grid
 from .text import query_embeddings
@@ -136,8 +138,6 @@ class ITACLIPSegmentor(BaseSegmentor):
     def predict(self, inputs: Tensor, data_samples=None):
         """mmseg's contract: store ``seg_logits`` (C, h, w) and ``pred_sem_seg`` (1, h, w) at ``ori_shape``."""
         if data_samples is None:
-            from mmseg.structures import SegDataSample
-
             data_samples = [SegDataSample(metainfo=dict(ori_shape=tuple(inputs.shape[-2:])))
                             for _ in range(inputs.shape[0])]
         for image, sample in zip(inputs, data_samples):
@@ -156,8 +156,6 @@ class ITACLIPSegmentor(BaseSegmentor):
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """ITACLIP's dense CLIP features of whole images, (B, 1 + h*w, E)."""
-        from .backbone import dense_features
-
         return dense_features(self.visual, inputs.to(self.query_features.device), self.attn_self)
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:

@@ -9,6 +9,7 @@ their own embedding.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import open_clip
@@ -58,24 +59,31 @@ def read_auxiliary_texts(path: str | Path) -> list[str]:
     return texts
 
 
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    return open_clip.get_tokenizer("ViT-B-16")  # OpenAI's BPE, context 77
+
+
 @torch.no_grad()
-def embed_texts(model: nn.Module, texts: list[str], templates=TEMPLATES,
-                batch_size: int = 1280) -> Tensor:
+def embed_texts(model: nn.Module, texts: list[str], batch_size: int = 1280) -> Tensor:
     """Template-averaged CLIP text embeddings, (len(texts), E), fp32.
 
-    Each text goes through every template; each prompt embedding is L2
-    normalised, the mean over templates is L2 normalised again.
+    Each text goes through the 80 templates; each prompt embedding is L2
+    normalised, the mean over templates is L2 normalised again. Embeddings
+    are cached on the model, so a text is encoded once per model.
     """
-    tokenizer = open_clip.get_tokenizer("ViT-B-16")  # OpenAI's BPE, context 77
+    cache: dict[str, Tensor] = model.__dict__.setdefault("_itaclip_text_cache", {})
     device = next(model.parameters()).device
-    prompts = [template(text) if callable(template) else template.format(text)
-               for text in texts for template in templates]
+    missing = [t for t in dict.fromkeys(texts) if t not in cache]
+    prompts = [template(text) for text in missing for template in TEMPLATES]
     chunks = []
     for start in range(0, len(prompts), batch_size):
-        tokens = tokenizer(prompts[start:start + batch_size]).to(device)
+        tokens = _tokenizer()(prompts[start:start + batch_size]).to(device)
         chunks.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
-    per_prompt = torch.cat(chunks).view(len(texts), len(templates), -1)
-    return F.normalize(per_prompt.mean(1), dim=-1)
+    if missing:
+        per_prompt = torch.cat(chunks).view(len(missing), len(TEMPLATES), -1)
+        cache.update(zip(missing, F.normalize(per_prompt.mean(1), dim=-1)))
+    return torch.stack([cache[t].to(device) for t in texts])
 
 
 def mix_auxiliary(query_features: Tensor, query_idx: list[int], aux_features: Tensor,

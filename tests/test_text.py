@@ -82,3 +82,14 @@ def test_line_count_mismatch(tiny_checkpoint, tmp_path):
     aux.write_text("cat >=pet\ndog >=hound\n")
     features, idx = text.query_embeddings(model, names, aux, 0.1, background=True)
     assert features.shape[0] == 3 and idx == [0, 1, 2]
+
+
+def test_each_text_is_encoded_once_per_model(tiny_checkpoint, monkeypatch):
+    """A second request for known texts does not run the text tower again."""
+    model = load_clip(str(tiny_checkpoint))
+    first = text.embed_texts(model, ["zebra crossing", "lighthouse"])
+    calls = []
+    monkeypatch.setattr(model, "encode_text", lambda tokens: calls.append(tokens) or 1 / 0)
+    again = text.embed_texts(model, ["lighthouse", "zebra crossing", "lighthouse"])
+    assert calls == []
+    torch.testing.assert_close(again, first[[1, 0, 1]])
