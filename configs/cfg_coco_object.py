@@ -1,0 +1,20 @@
+# COCO-Object val2017, 81 classes (background included).
+# The paper's settings (METHOD.md section 6); paper mIoU 37.7.
+_base_ = './base_config.py'
+
+model = dict(
+    name_path='{{fileDirname}}/cls_coco_object.txt',
+    dataset_name='coco_object',
+    auxiliary_text_path='{{fileDirname}}/../llm_texts/coco_object_synonyms.txt',
+    logit_scale=50,
+    prob_thd=0.1,
+    def_coefficient=0.1,
+    img_eng_coefficient=0.75,
+)
+
+test_dataloader = dict(
+    dataset=dict(
+        type='COCOObjectDataset',
+        data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017'),
+    ),
+)

@@ -1,0 +1,27 @@
+# COCO-Stuff 164k val2017, 171 classes (no background).
+# The paper's settings (METHOD.md section 6); paper mIoU 27.0.
+_base_ = './base_config.py'
+
+model = dict(
+    name_path='{{fileDirname}}/cls_coco_stuff.txt',
+    dataset_name='coco_stuff',
+    auxiliary_text_path='{{fileDirname}}/../llm_texts/coco_stuff_definitions.txt',
+    logit_scale=40,
+    prob_thd=0.0,
+    def_coefficient=0.2,
+    img_eng_coefficient=0.75,
+)
+
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(
+    dataset=dict(
+        type='COCOStuffDataset',
+        data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017'),
+        pipeline=test_pipeline,
+    ),
+)

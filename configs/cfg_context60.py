@@ -1,0 +1,21 @@
+# Pascal Context val, 60 classes (background included).
+# The paper's settings (METHOD.md section 6); paper mIoU 37.5.
+_base_ = './base_config.py'
+
+model = dict(
+    name_path='{{fileDirname}}/cls_context60.txt',
+    dataset_name='context60',
+    auxiliary_text_path='{{fileDirname}}/../llm_texts/context60_definitions.txt',
+    logit_scale=55,
+    prob_thd=0.1,
+    def_coefficient=0.15,
+    img_eng_coefficient=0.75,
+)
+
+test_dataloader = dict(
+    dataset=dict(
+        type='PascalContextDataset',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassContext'),
+        ann_file='ImageSets/SegmentationContext/val.txt',
+    ),
+)

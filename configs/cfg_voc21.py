@@ -1,0 +1,22 @@
+# Pascal VOC 2012 val, 21 classes (background included).
+# The paper's settings (METHOD.md section 6); paper mIoU 67.9.
+_base_ = './base_config.py'
+
+model = dict(
+    name_path='{{fileDirname}}/cls_voc21.txt',
+    dataset_name='voc21',
+    auxiliary_text_path='{{fileDirname}}/../llm_texts/voc21_definitions.txt',
+    logit_scale=60,
+    prob_thd=0.1,
+    area_thd=0.1,
+    def_coefficient=0.05,
+    img_eng_coefficient=0.7,
+)
+
+test_dataloader = dict(
+    dataset=dict(
+        type='PascalVOCDataset',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/val.txt',
+    ),
+)

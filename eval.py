@@ -1,0 +1,133 @@
+"""Evaluate ITACLIP on a data set with mmengine's test loop, as the paper's code does.
+
+    python eval.py --config configs/cfg_voc21.py --data-root data/VOCdevkit/VOC2012
+    torchrun --nproc_per_node=4 eval.py --config cfg_voc21.py --data-root ... --launcher pytorch
+
+Prints the per-class IoU table and mIoU, and writes the metrics as JSON into
+the work dir. Runs on CUDA when available, on CPU otherwise, unless the
+config or ``--cfg-options model.device=...`` says which.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True,
+                        help="config path, or a file name under configs/ (e.g. cfg_voc21.py or cfg_voc21)")
+    parser.add_argument("--work-dir", help="where logs and metrics.json go (default: work_dirs/<config name>)")
+    parser.add_argument("--data-root", help="root folder of the test data set (see datasets/README.md)")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        help="override config keys, e.g. model.model_name=/path/ViT-B-16.pt model.device=cpu")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
+                        help="job launcher for multi-process evaluation")
+    parser.add_argument("--show-dir", help="save images with their colour-coded prediction (and ground truth) here")
+    parser.add_argument("--out", help="write each predicted label map as a PNG into this folder")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def find_config(name: str) -> Path:
+    """A path as given, else a file of that name (``.py`` optional) under ``configs/``."""
+    for candidate in (Path(name), CONFIG_DIR / name, CONFIG_DIR / f"{name}.py"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("cfg_*.py")))
+    sys.exit(f"eval.py: --config {name}: no such file here or in {CONFIG_DIR} (configs: {known})")
+
+
+def choose_device(cfg) -> str:
+    """The config's ``model.device`` if set, else CUDA when available, else CPU.
+
+    A CPU run on a machine with a GPU hides the GPU, so that mmengine's
+    runner (which moves the model to "the" device) keeps it on the CPU.
+    """
+    import torch
+
+    device = cfg.model.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cpu"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    cfg.model.device = device
+    return device
+
+
+def build_config(args: argparse.Namespace):
+    from mmengine.config import Config
+
+    path = find_config(args.config)
+    cfg = Config.fromfile(str(path))
+    cfg.merge_from_dict(args.cfg_options)
+    if args.data_root:
+        if not Path(args.data_root).is_dir():
+            sys.exit(f"eval.py: --data-root {args.data_root} is not a folder; see datasets/README.md")
+        cfg.test_dataloader.dataset.data_root = args.data_root
+    if not cfg.test_dataloader.dataset.get("data_root"):
+        sys.exit("eval.py: no data root; pass --data-root PATH (see datasets/README.md for each data set's layout)")
+    cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / path.stem)
+    cfg.launcher = args.launcher
+    device = choose_device(cfg)
+    if device == "cpu":
+        cfg.env_cfg.dist_cfg = dict(backend="gloo")
+    if args.show_dir:
+        cfg.default_hooks.visualization.draw = True
+        cfg.visualizer.save_dir = args.show_dir
+    if args.out:
+        cfg.test_evaluator.output_dir = args.out
+        cfg.test_evaluator.keep_results = True
+    return cfg
+
+
+def init_cpu_distributed(cfg) -> None:
+    """mmengine's pytorch launcher selects a CUDA device per rank; on CPU, start gloo ourselves."""
+    import torch.distributed as dist
+
+    if cfg.launcher == "pytorch" and cfg.model.device == "cpu" and not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` atomically: a temp file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = build_config(args)
+    import itaclip  # noqa: F401  (registers the model and data sets in mmseg)
+    from mmengine.dist import get_rank
+    from mmengine.runner import Runner
+
+    init_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if get_rank() == 0:
+        out = Path(cfg.work_dir) / "metrics.json"
+        write_json(out, dict(config=str(find_config(args.config)), device=cfg.model.device,
+                             metrics={k: float(v) for k, v in metrics.items()}))
+        summary = "  ".join(f"{k} {float(v):.2f}" for k, v in metrics.items())
+        print(f"{summary}\nmetrics written to {out}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
