@@ -19,7 +19,7 @@ from . import pamr, reference
 from .backbone import dense_features
 from .postprocess import postprocess
 from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, stitch, window_grid
-from .text import query_embeddings
+from .text import load_texts, query_embeddings, read_auxiliary_texts
 from .views import NUM_VIEWS, combine_views, make_views
 from .weights import load_clip
 
@@ -46,7 +46,8 @@ class ITACLIPSegmentor(BaseSegmentor):
     ``width_chunk_size`` (the paper's memory workaround; accepted for its
     configs and not needed here, since passes are chunked by memory budget).
 
-    Ours: ``background`` (class 0 is background; ``None`` infers it from
+    Ours: ``classes`` (class names given directly instead of ``name_path``;
+    see :meth:`set_classes`), ``background`` (class 0 is background; ``None`` infers it from
     ``dataset_name`` like the paper), ``precision`` (``fp32``/``fp16``/``bf16``;
     ``None`` is fp16 on CUDA, fp32 on CPU), ``memory_budget_mb`` (bytes a pass
     may use; ``None`` is half the free CUDA memory, or 64 MiB on CPU) and
@@ -54,7 +55,7 @@ class ITACLIPSegmentor(BaseSegmentor):
     dilated convolutions, the paper's order; for benchmarks and checks).
     """
 
-    def __init__(self, name_path: str, model_name: str = "ViT-B/16", dataset_name: str | None = None,
+    def __init__(self, name_path: str | None = None, model_name: str = "ViT-B/16", dataset_name: str | None = None,
                  device: str | torch.device | None = None, img_engineering: bool = True,
                  auxiliary_text_path: str | None = None, attn_self: bool = True,
                  def_coefficient: float = 0.2, img_eng_coefficient: float = 0.75,
@@ -62,19 +63,22 @@ class ITACLIPSegmentor(BaseSegmentor):
                  prob_thd: float = 0.0, area_thd: float | None = None, slide_stride: int = 28,
                  slide_crop: int = 224, width_chunk_size: int | None = None,
                  background: bool | None = None, precision: str | None = None,
-                 memory_budget_mb: int | None = None, sequential: bool = False):
+                 memory_budget_mb: int | None = None, sequential: bool = False,
+                 classes: list[str | list[str]] | None = None):
         super().__init__(data_preprocessor=SegDataPreProcessor(**DATA_PREPROCESSOR))
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if background is None:
             background = dataset_name in BACKGROUND_DATASETS
+        if (name_path is None) == (classes is None):
+            raise ValueError("give name_path (a class-name file) or classes (a list of class names), one of them")
         self.clip = load_clip(model_name, device, precision)
-        features, query_idx = query_embeddings(self.clip, name_path, auxiliary_text_path,
-                                               def_coefficient, background)
-        self.register_buffer("query_features", features.to(device), persistent=False)
-        self.register_buffer("query_idx", torch.as_tensor(query_idx, device=device), persistent=False)
-        self.num_classes = max(query_idx) + 1
         self.data_preprocessor.to(device)
-        self.dataset_name, self.background = dataset_name, background
+        self.dataset_name, self.beta = dataset_name, def_coefficient
+        if name_path is not None:
+            classes, aux = load_texts(name_path, auxiliary_text_path, background)
+        else:
+            aux = None if auxiliary_text_path is None else [t for _, t in read_auxiliary_texts(auxiliary_text_path)]
+        self.set_classes(classes, aux, background)
         self.img_engineering, self.attn_self = img_engineering, attn_self
         self.lam = img_eng_coefficient
         self.pamr_steps, self.pamr_stride = pamr_steps, tuple(pamr_stride)
@@ -82,6 +86,21 @@ class ITACLIPSegmentor(BaseSegmentor):
         self.slide_stride, self.slide_crop = slide_stride, slide_crop
         self.width_chunk_size = width_chunk_size
         self.memory_budget_mb, self.sequential = memory_budget_mb, sequential
+
+    def set_classes(self, classes: list[str | list[str]], auxiliary_texts: list[str] | None = None,
+                    background: bool = False) -> None:
+        """Segment into these classes from now on (texts are embedded once per model).
+
+        ``classes[i]`` is the name of class ``i`` or a list of its names (one
+        query each); ``auxiliary_texts`` one LLM text per class, background
+        (class 0, when ``background``) excluded.
+        """
+        classes = [[c] if isinstance(c, str) else list(c) for c in classes]
+        features, query_idx = query_embeddings(self.clip, classes, auxiliary_texts, self.beta, background)
+        device = next(self.clip.parameters()).device
+        self.register_buffer("query_features", features.to(device), persistent=False)
+        self.register_buffer("query_idx", torch.as_tensor(query_idx, device=device), persistent=False)
+        self.class_names, self.num_classes, self.background = classes, len(classes), background
 
     @property
     def visual(self) -> torch.nn.Module:

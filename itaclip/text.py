@@ -38,25 +38,52 @@ def _read_lines(path: str | Path, what: str, option: str) -> list[str]:
     return lines
 
 
-def read_class_names(path: str | Path) -> tuple[list[str], list[int]]:
-    """Queries and the class of each, from a class-name file (``name_path``)."""
-    queries, query_idx = [], []
-    for cls, line in enumerate(_read_lines(path, "class-name", "name_path")):
-        names = line.split(", ")
-        queries += names
-        query_idx += [cls] * len(names)
+def parse_class_line(line: str) -> list[str]:
+    """The names of one class line (``", "`` separates them), used as read."""
+    return line.split(", ")
+
+
+def read_class_names(path: str | Path) -> list[list[str]]:
+    """The names of every class, from a class-name file (``name_path``)."""
+    return [parse_class_line(line) for line in _read_lines(path, "class-name", "name_path")]
+
+
+def flatten_queries(classes: list[list[str]]) -> tuple[list[str], list[int]]:
+    """Every name is a query; ``query_idx[i]`` is the class of query ``i``."""
+    queries = [name for names in classes for name in names]
+    query_idx = [cls for cls, names in enumerate(classes) for _ in names]
     return queries, query_idx
 
 
-def read_auxiliary_texts(path: str | Path) -> list[str]:
-    """The LLM texts of an auxiliary file: the part of each ``name >=text`` line after ``>=``."""
-    texts = []
+def read_auxiliary_texts(path: str | Path) -> list[tuple[str, str]]:
+    """``(name, text)`` of each ``name >=text`` line; the text is what gets embedded."""
+    entries = []
     for number, line in enumerate(_read_lines(path, "auxiliary-text", "auxiliary_text_path"), start=1):
         if AUX_SEPARATOR not in line:
             raise TextFileError(
                 f"auxiliary-text file {path}, line {number} has no '{AUX_SEPARATOR}'; write it as 'name >=text'")
-        texts.append(line.split(AUX_SEPARATOR, 1)[1])
-    return texts
+        name, text = line.split(AUX_SEPARATOR, 1)
+        entries.append((name.strip(), text))
+    return entries
+
+
+def load_texts(name_path: str | Path, auxiliary_text_path: str | Path | None = None,
+               background: bool = False) -> tuple[list[list[str]], list[str] | None]:
+    """Read and cross-check a class-name file and its auxiliary-text file.
+
+    The auxiliary file needs one line per class (background excluded), in
+    class order. Returns the class names and the auxiliary texts (or None).
+    """
+    classes = read_class_names(name_path)
+    if auxiliary_text_path is None:
+        return classes, None
+    entries = read_auxiliary_texts(auxiliary_text_path)
+    expected = len(classes) - (1 if background else 0)
+    if len(entries) != expected:
+        raise TextFileError(
+            f"auxiliary-text file {auxiliary_text_path} has {len(entries)} lines but {name_path} has {expected} "
+            f"{'non-background ' if background else ''}classes; write one line per class, in class order")
+    return classes, [text for _, text in entries]
 
 
 @functools.lru_cache(maxsize=1)
@@ -101,17 +128,19 @@ def mix_auxiliary(query_features: Tensor, query_idx: list[int], aux_features: Te
     return torch.where(keep[:, None], query_features, mixed)
 
 
-def query_embeddings(model: nn.Module, name_path: str | Path, auxiliary_text_path: str | Path | None = None,
+def query_embeddings(model: nn.Module, classes: list[list[str]], auxiliary_texts: list[str] | None = None,
                      beta: float = 0.2, background: bool = False) -> tuple[Tensor, list[int]]:
-    """Everything of section 3: the (mixed) embedding of every query, and ``query_idx``."""
-    queries, query_idx = read_class_names(name_path)
-    if auxiliary_text_path is None:
+    """Everything of section 3: the (mixed) embedding of every query, and ``query_idx``.
+
+    ``classes`` holds the names of each class; ``auxiliary_texts`` one LLM text
+    per class (background excluded), or None for no mixing.
+    """
+    queries, query_idx = flatten_queries(classes)
+    if auxiliary_texts is None:
         return embed_texts(model, queries), query_idx
-    aux = read_auxiliary_texts(auxiliary_text_path)
-    expected = max(query_idx) + 1 - (1 if background else 0)
-    if len(aux) != expected:
-        raise TextFileError(
-            f"auxiliary-text file {auxiliary_text_path} has {len(aux)} lines but {name_path} has {expected} "
-            f"{'non-background ' if background else ''}classes; write one line per class, in class order")
-    features = embed_texts(model, queries + aux)
+    expected = len(classes) - (1 if background else 0)
+    if len(auxiliary_texts) != expected:
+        raise ValueError(f"{len(auxiliary_texts)} auxiliary texts for {expected} classes; give one per class"
+                         f"{' (background excluded)' if background else ''}")
+    features = embed_texts(model, queries + auxiliary_texts)
     return mix_auxiliary(features[:len(queries)], query_idx, features[len(queries):], beta, background), query_idx

@@ -113,3 +113,16 @@ def test_readme_example(voc_kwargs, tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["labels"].shape == (180, 240)
     assert namespace["probs"].shape == (5, 180, 240)
+
+
+def test_classes_given_directly_equal_a_class_file(voc_kwargs, golden_dir):
+    """classes=[...] (and set_classes later) embed exactly what name_path would."""
+    from_file = ITACLIPSegmentor(**voc_kwargs)
+    names = [line.split(", ") for line in (golden_dir / "voc_like.classes.txt").read_text().splitlines()]
+    direct = ITACLIPSegmentor(**dict(voc_kwargs, name_path=None, classes=names))
+    torch.testing.assert_close(direct.query_features, from_file.query_features)
+    assert direct.query_idx.tolist() == from_file.query_idx.tolist()
+    direct.set_classes(["cat", ["road", "street"]], background=False)
+    assert direct.num_classes == 2 and direct.query_idx.tolist() == [0, 1, 1] and not direct.background
+    with pytest.raises(ValueError, match="name_path"):
+        ITACLIPSegmentor(**dict(voc_kwargs, classes=names))

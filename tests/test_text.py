@@ -11,7 +11,9 @@ def test_read_class_names(tmp_path):
     """Every ', '-separated name is a query of its line's class."""
     path = tmp_path / "names.txt"
     path.write_text("sky, wall\ncat\nperson, person in shirt, body\n")
-    queries, idx = text.read_class_names(path)
+    classes = text.read_class_names(path)
+    assert classes == [["sky", "wall"], ["cat"], ["person", "person in shirt", "body"]]
+    queries, idx = text.flatten_queries(classes)
     assert queries == ["sky", "wall", "cat", "person", "person in shirt", "body"]
     assert idx == [0, 0, 1, 2, 2, 2]
 
@@ -20,7 +22,7 @@ def test_read_auxiliary_texts(tmp_path):
     """Only the part after the first '>=' is kept."""
     path = tmp_path / "aux.txt"
     path.write_text("cat >=a small pet\nroad >=street >= lane\n")
-    assert text.read_auxiliary_texts(path) == ["a small pet", "street >= lane"]
+    assert text.read_auxiliary_texts(path) == [("cat", "a small pet"), ("road", "street >= lane")]
 
 
 @pytest.mark.parametrize("content,needle", [
@@ -75,12 +77,13 @@ def test_line_count_mismatch(tiny_checkpoint, tmp_path):
     names, aux = tmp_path / "names.txt", tmp_path / "aux.txt"
     names.write_text("background\ncat\ndog\n")
     aux.write_text("cat >=pet\n")
-    model = load_clip(str(tiny_checkpoint))
     with pytest.raises(TextFileError) as err:
-        text.query_embeddings(model, names, aux, 0.1, background=True)
+        text.load_texts(names, aux, background=True)
     assert str(names) in str(err.value) and str(aux) in str(err.value)
     aux.write_text("cat >=pet\ndog >=hound\n")
-    features, idx = text.query_embeddings(model, names, aux, 0.1, background=True)
+    classes, texts = text.load_texts(names, aux, background=True)
+    assert texts == ["pet", "hound"]
+    features, idx = text.query_embeddings(load_clip(str(tiny_checkpoint)), classes, texts, 0.1, background=True)
     assert features.shape[0] == 3 and idx == [0, 1, 2]
 
 
