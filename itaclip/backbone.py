@@ -1,7 +1,7 @@
 """ITACLIP's architectural changes to the CLIP vision tower (paper section 2).
 
-Blocks 1..L-1 run unchanged; before blocks 7, 8 and 10 (1-based) their
-attention maps are taken from ``ln_1(x)``. The last block mixes its own map
+Blocks 1..L-1 run unchanged (written out here so that the q and k of blocks
+7, 8 and 10, 1-based, are kept from the same projection of ``ln_1(x)``). The last block mixes its own map
 with the mean of those maps, ``A = 0.5*A_L + 0.5*mean(A_7, A_8, A_10)``, applies
 it to its own values, and skips its feed-forward part. A map is
 ``softmax(q q^T s) + softmax(k k^T s)`` (self-self attention, ``attn_self``)
@@ -106,10 +106,11 @@ def dense_features(visual: nn.Module, images: Tensor, attn_self: bool = True,
     *blocks, last_block = visual.transformer.resblocks
     kept = []
     for index, block in enumerate(blocks, start=1):
+        q, k, v = qkv(block, x)
         if index in fuse_blocks:
-            q, k, _ = qkv(block, x)
             kept.append((q, k))
-        x = block(x)
+        x = x + block.attn.out_proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(x.shape))
+        x = x + block.mlp(block.ln_2(x))
 
     combine = fused_attention if fused else map_attention
     out = combine(qkv(last_block, x), kept, attn_self)  # (B, heads, T, hd)

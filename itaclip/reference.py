@@ -1,8 +1,9 @@
 """The paper's order of computation, kept as a yardstick.
 
 One forward pass per window and per view, explicit attention maps, each
-view upsampled to crop size before mixing, and PAMR by one dilated
-convolution per step, as the paper's code does. ``ITACLIPSegmentor(...,
+view upsampled to crop size before mixing, each window padded to the full
+image before it is added, and PAMR by dilated convolutions, as the paper's
+code does. ``ITACLIPSegmentor(...,
 sequential=True)`` runs it; benchmarks and tests compare the batched path
 against it.
 """
@@ -77,7 +78,8 @@ def query_logits(model, image: Tensor, ori_shape) -> Tensor:
     canvas = image.new_zeros(1, model.query_features.shape[0], height, width, dtype=torch.float32)
     count = image.new_zeros(1, 1, height, width, dtype=torch.float32)
     for w in window_grid(height, width, model.slide_crop, model.slide_stride):
-        canvas[..., w.y1:w.y2, w.x1:w.x2] += crop_logits(model, image[..., w.y1:w.y2, w.x1:w.x2])
+        logits = crop_logits(model, image[..., w.y1:w.y2, w.x1:w.x2])
+        canvas += F.pad(logits, (w.x1, width - w.x2, w.y1, height - w.y2))  # a full-size copy per window
         count[..., w.y1:w.y2, w.x1:w.x2] += 1
     logits = F.interpolate(canvas / count, size=ori_shape, mode="bilinear", align_corners=False)
     if model.pamr_steps > 0:

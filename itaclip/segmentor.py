@@ -52,7 +52,9 @@ class ITACLIPSegmentor(BaseSegmentor):
     ``None`` is fp16 on CUDA, fp32 on CPU), ``memory_budget_mb`` (bytes a pass
     may use; ``None`` is half the free CUDA memory, or 64 MiB on CPU) and
     ``sequential`` (run windows and views one pass at a time with PAMR by
-    dilated convolutions, the paper's order; for benchmarks and checks).
+    dilated convolutions, the paper's order; for benchmarks and checks) and
+    ``compile`` (``torch.compile`` the vision forward: a compilation per
+    window size first; ``scripts/benchmark.py --compile`` tells if it pays).
     """
 
     def __init__(self, name_path: str | None = None, model_name: str = "ViT-B/16", dataset_name: str | None = None,
@@ -64,7 +66,7 @@ class ITACLIPSegmentor(BaseSegmentor):
                  slide_crop: int = 224, width_chunk_size: int | None = None,
                  background: bool | None = None, precision: str | None = None,
                  memory_budget_mb: int | None = None, sequential: bool = False,
-                 classes: list[str | list[str]] | None = None):
+                 classes: list[str | list[str]] | None = None, compile: bool = False):
         super().__init__(data_preprocessor=SegDataPreProcessor(**DATA_PREPROCESSOR))
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if background is None:
@@ -86,6 +88,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         self.slide_stride, self.slide_crop = slide_stride, slide_crop
         self.width_chunk_size = width_chunk_size
         self.memory_budget_mb, self.sequential = memory_budget_mb, sequential
+        self.encoder = torch.compile(dense_features, dynamic=False) if compile else dense_features
 
     def set_classes(self, classes: list[str | list[str]], auxiliary_texts: list[str] | None = None,
                     background: bool = False) -> None:
@@ -123,7 +126,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         per_pass = images_per_pass(self.visual, *crops.shape[-2:], budget)
 
         def run(batch: Tensor) -> Tensor:
-            return patch_logits(self.visual, batch, self.query_features, self.attn_self)
+            return patch_logits(self.visual, batch, self.query_features, self.attn_self, self.encoder)
 
         if self.img_engineering:
             views = make_views(crops).flatten(0, 1)
@@ -144,7 +147,7 @@ class ITACLIPSegmentor(BaseSegmentor):
             return reference.query_logits(self, image, ori_shape)
         image = image.to(self.query_features.device)
         if self.slide_crop <= 0:
-            grid = patch_logits(self.visual, image[None], self.query_features, self.attn_self)
+            grid = patch_logits(self.visual, image[None], self.query_features, self.attn_self, self.encoder)
             return F.interpolate(grid, size=ori_shape, mode="bilinear", align_corners=False)[0]
         logits = F.interpolate(self._window_logits(image)[None], size=ori_shape, mode="bilinear",
                                align_corners=False)

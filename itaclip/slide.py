@@ -43,23 +43,35 @@ def window_grid(height: int, width: int, crop: int | tuple[int, int],
     return windows
 
 
+def _pixel_index(windows: list[Window], width: int, device=None) -> Tensor:
+    """Flat pixel index of every pixel of every window, (N, h, w)."""
+    h, w = windows[0].y2 - windows[0].y1, windows[0].x2 - windows[0].x1
+    tops = torch.tensor([win.y1 for win in windows], device=device)
+    lefts = torch.tensor([win.x1 for win in windows], device=device)
+    rows = tops[:, None] + torch.arange(h, device=device)
+    cols = lefts[:, None] + torch.arange(w, device=device)
+    return rows[:, :, None] * width + cols[:, None, :]
+
+
 def crop_windows(image: Tensor, windows: list[Window]) -> Tensor:
-    """(C, H, W) image -> (N, C, h, w) stack of its (equal-sized) windows."""
-    return torch.stack([image[:, w.y1:w.y2, w.x1:w.x2] for w in windows])
+    """(C, H, W) image -> (N, C, h, w) stack of its (equal-sized) windows, in one gather."""
+    index = _pixel_index(windows, image.shape[-1], image.device)
+    return image.flatten(1)[:, index].transpose(0, 1)
 
 
 def coverage(windows: list[Window], height: int, width: int, device=None) -> Tensor:
     """How many windows cover each pixel, (1, H, W)."""
-    count = torch.zeros(1, height, width, device=device)
-    for w in windows:
-        count[:, w.y1:w.y2, w.x1:w.x2] += 1
-    return count
+    index = _pixel_index(windows, width, device).flatten()
+    return torch.bincount(index, minlength=height * width).view(1, height, width).float()
 
 
-def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor,
-                 attn_self: bool = True) -> Tensor:
-    """Cosine logits of every patch against every query, (B, Q, grid_h, grid_w), fp32."""
-    feats = dense_features(visual, images, attn_self=attn_self)[:, 1:].float()
+def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor, attn_self: bool = True,
+                 encoder=dense_features) -> Tensor:
+    """Cosine logits of every patch against every query, (B, Q, grid_h, grid_w), fp32.
+
+    ``encoder`` is :func:`dense_features` or a compiled version of it.
+    """
+    feats = encoder(visual, images, attn_self=attn_self)[:, 1:].float()
     feats = F.normalize(feats, dim=-1)
     grid_h, grid_w = patch_grid(visual, *images.shape[-2:])
     logits = feats @ text_features.float().T
@@ -94,6 +106,6 @@ def stitch(window_logits: Tensor, windows: list[Window], height: int, width: int
         canvas = window_logits.new_zeros(window_logits.shape[1], height, width)
     size = (windows[0].y2 - windows[0].y1, windows[0].x2 - windows[0].x1)
     full = F.interpolate(window_logits, size=size, mode="bilinear", align_corners=False)
-    for logit, w in zip(full, windows):
-        canvas[:, w.y1:w.y2, w.x1:w.x2] += logit
+    index = _pixel_index(windows, width, canvas.device).flatten()
+    canvas.view(canvas.shape[0], -1).index_add_(1, index, full.transpose(0, 1).reshape(canvas.shape[0], -1))
     return canvas

@@ -12,6 +12,7 @@ be done on patch-grid logits, before the one upsampling to crop size.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torch import Tensor
 
@@ -25,9 +26,25 @@ def grayscale(images: Tensor) -> Tensor:
     return TF.rgb_to_grayscale(images, num_output_channels=3)
 
 
+def gaussian_kernel(size: int = BLUR_KERNEL, sigma: float = BLUR_SIGMA, dtype=torch.float32,
+                    device=None) -> Tensor:
+    """torchvision's 1-D Gaussian: ``exp(-x^2 / 2 sigma^2)`` on ``-size//2..size//2``, summing to 1."""
+    x = torch.linspace(-(size // 2), size // 2, size, dtype=dtype, device=device)
+    pdf = torch.exp(-0.5 * (x / sigma) ** 2)
+    return pdf / pdf.sum()
+
+
 def blur(images: Tensor) -> Tensor:
-    """torchvision's Gaussian blur, kernel 11, sigma 5, reflect padding."""
-    return TF.gaussian_blur(images, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])
+    """Gaussian blur, kernel 11, sigma 5, reflect padding, as torchvision's.
+
+    torchvision convolves with the 11x11 outer product of the 1-D kernel; the
+    same blur is two 1-D passes, five times fewer multiplications.
+    """
+    channels, pad = images.shape[1], BLUR_KERNEL // 2
+    k = gaussian_kernel(dtype=images.dtype, device=images.device)
+    x = F.pad(images, [pad, pad, pad, pad], mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def make_views(crops: Tensor) -> Tensor:

@@ -31,6 +31,14 @@ def test_blur_is_gaussian_11_sigma_5_reflect():
     assert math.isclose(float(k1.sum()), 1.0)
 
 
+def test_blur_equals_torchvision():
+    """The separable blur equals torchvision's GaussianBlur(11, 5) on a batch."""
+    import torchvision.transforms.functional as TF
+
+    x = torch.randn(4, 3, 40, 37)
+    torch.testing.assert_close(views.blur(x), TF.gaussian_blur(x, [11, 11], [5.0, 5.0]), atol=1e-6, rtol=1e-5)
+
+
 def test_flipped_views_are_flipped_back():
     """If views 4-5 see the flipped image, their logits come back in image orientation."""
     base = torch.randn(3, 7, 9, 11)  # N, Q, h, w

@@ -1,0 +1,156 @@
+"""Time ITACLIP's batched path against the paper's order of computation.
+
+    python scripts/benchmark.py --random-weights --device cuda
+    python scripts/benchmark.py --weights /path/ViT-B-16.pt --config configs/cfg_coco_stuff164k.py \\
+        --input-size 448 597 --ori-size 480 640
+
+For one config, image size and weights it times ``predict`` over N images
+after a warm-up, on the batched path (the default) and on the sequential
+path (one forward pass per window and view, PAMR by dilated convolutions:
+the paper's order), and prints one JSON line: device, precision, seconds per
+image, images per second and peak memory of each path, their ratio, and how
+many pixels' labels agree between them on the same images. Speed does not
+depend on the weights' values, so ``--random-weights`` builds a randomly
+initialised CLIP of the right shape (ViT-B/16 by default).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=str(REPO / "configs" / "cfg_voc21.py"), help="config whose model settings to time")
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--weights", default="ViT-B/16", help="OpenAI CLIP name or checkpoint path")
+    weights.add_argument("--random-weights", metavar="ARCH", nargs="?", const="ViT-B-16",
+                         help="random weights of an open_clip architecture (default ViT-B-16)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="default: fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--input-size", type=int, nargs=2, default=(336, 448), metavar=("H", "W"),
+                   help="network input (after the config's Resize); default VOC-like 336 448")
+    p.add_argument("--ori-size", type=int, nargs=2, default=(375, 500), metavar=("H", "W"),
+                   help="original image size, where masks are returned; default 375 500")
+    p.add_argument("--images", type=int, default=10, help="images timed on the batched path")
+    p.add_argument("--sequential-images", type=int, default=2, help="images timed on the sequential path (0: skip)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed images first, on each path")
+    p.add_argument("--no-texts", action="store_true", help="leave out the config's LLM texts")
+    p.add_argument("--compile", action="store_true", help="torch.compile the vision forward of the batched path")
+    return p.parse_args(argv)
+
+
+def random_checkpoint(arch: str, folder: Path) -> Path:
+    """An OpenAI-layout fp16 state_dict of a randomly initialised open_clip model."""
+    import open_clip
+
+    model = open_clip.create_model(arch, pretrained=None)
+    path = folder / f"random_{arch}.pt"
+    torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
+    return path
+
+
+def build(args, model_name: str, sequential: bool):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import itaclip  # noqa: F401  (registers the model)
+
+    cfg = Config.fromfile(args.config)
+    cfg.model.update(model_name=model_name, device=args.device, precision=args.precision,
+                     sequential=sequential, compile=args.compile and not sequential)
+    if args.no_texts or not Path(cfg.model.get("auxiliary_text_path") or "").is_file():
+        cfg.model.auxiliary_text_path = None
+    init_default_scope("mmseg")
+    return MODELS.build(cfg.model).eval(), cfg.model.auxiliary_text_path is not None
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run(model, images, args) -> tuple[float, list, float]:
+    """Seconds per image over ``images`` after the warm-up, the outputs, and peak memory (MiB)."""
+    from mmseg.structures import SegDataSample
+
+    def sample():
+        return [SegDataSample(metainfo=dict(ori_shape=tuple(args.ori_size), img_shape=tuple(args.input_size),
+                                            pad_shape=tuple(args.input_size)))]
+
+    for image in images[:args.warmup]:
+        model.predict(image[None], sample())
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    outputs = []
+    sync(args.device)
+    start = time.perf_counter()
+    for image in images[args.warmup:]:
+        outputs.append(model.predict(image[None], sample())[0])
+    sync(args.device)
+    seconds = (time.perf_counter() - start) / max(1, len(outputs))
+    if args.device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS, Linux KiB
+    return seconds, outputs, peak
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    generator = torch.Generator().manual_seed(0)
+    count = args.warmup + max(args.images, args.sequential_images)
+    images = torch.randn(count, 3, *args.input_size, generator=generator).to(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = str(random_checkpoint(args.random_weights, Path(tmp))) if args.random_weights else args.weights
+        fast, with_texts = build(args, weights, sequential=False)
+        fast_s, fast_out, fast_peak = run(fast, images[:args.warmup + args.images], args)
+        result = dict(
+            date=datetime.date.today().isoformat(), device=device_name(args.device),
+            precision=args.precision or ("fp16" if args.device.startswith("cuda") else "fp32"),
+            config=Path(args.config).name, weights=args.random_weights and f"random {args.random_weights}"
+            or args.weights, llm_texts=with_texts, queries=int(fast.query_idx.numel()),
+            classes=fast.num_classes, input_size=list(args.input_size), ori_size=list(args.ori_size),
+            compile=args.compile,
+            batched=dict(images=len(fast_out), s_per_image=round(fast_s, 4), images_per_s=round(1 / fast_s, 3),
+                         peak_memory_mib=round(fast_peak, 1)),
+            memory="CUDA max allocated" if args.device.startswith("cuda") else "process peak RSS (CPU)",
+        )
+        if args.sequential_images > 0:
+            args_seq = argparse.Namespace(**{**vars(args), "images": args.sequential_images})
+            slow, _ = build(args_seq, weights, sequential=True)
+            slow_s, slow_out, slow_peak = run(slow, images[:args.warmup + args.sequential_images], args_seq)
+            labels = [(a.pred_sem_seg.data == b.pred_sem_seg.data).float().mean().item()
+                      for a, b in zip(fast_out, slow_out)]
+            diff = max((a.seg_logits.data.float() - b.seg_logits.data.float()).abs().max().item()
+                       for a, b in zip(fast_out, slow_out))
+            result.update(
+                sequential=dict(images=len(slow_out), s_per_image=round(slow_s, 4),
+                                images_per_s=round(1 / slow_s, 3), peak_memory_mib=round(slow_peak, 1)),
+                speedup=round(slow_s / fast_s, 2), labels_equal=round(min(labels), 6),
+                max_prob_diff=float(f"{diff:.3g}"))
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
