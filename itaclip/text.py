@@ -72,18 +72,35 @@ def load_texts(name_path: str | Path, auxiliary_text_path: str | Path | None = N
     """Read and cross-check a class-name file and its auxiliary-text file.
 
     The auxiliary file needs one line per class (background excluded), in
-    class order. Returns the class names and the auxiliary texts (or None).
+    class order, each naming the first name of its class (compared ignoring
+    case, spaces and punctuation), so a file meant for other classes or
+    shifted by one line fails here rather than silently mixing wrong texts.
+    Returns the class names and the auxiliary texts (or None).
     """
     classes = read_class_names(name_path)
     if auxiliary_text_path is None:
         return classes, None
     entries = read_auxiliary_texts(auxiliary_text_path)
-    expected = len(classes) - (1 if background else 0)
+    offset = 1 if background else 0
+    expected = len(classes) - offset
     if len(entries) != expected:
         raise TextFileError(
             f"auxiliary-text file {auxiliary_text_path} has {len(entries)} lines but {name_path} has {expected} "
             f"{'non-background ' if background else ''}classes; write one line per class, in class order")
+    for number, (name, _) in enumerate(entries, start=1):
+        wanted = classes[number - 1 + offset][0]
+        if _name_key(name) != _name_key(wanted):
+            raise TextFileError(
+                f"auxiliary-text file {auxiliary_text_path}, line {number} is for '{name}' but the matching "
+                f"class, line {number + offset} of {name_path}{' (line 1 is background)' if background else ''}, "
+                f"starts with '{wanted}'; keep one line per class, in class order, this one beginning "
+                f"'{wanted} >=' (each line starts with the first name of its class)")
     return classes, [text for _, text in entries]
+
+
+def _name_key(name: str) -> str:
+    """Case, spaces and punctuation-insensitive form of a name, so 'Potted-Plant' lines up with 'potted plant'."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 @functools.lru_cache(maxsize=1)
