@@ -1,0 +1,347 @@
+"""Segment single images from Python: load a preset, name the classes, get a label map.
+
+:class:`Segmenter` wraps :class:`~itaclip.ITACLIPSegmentor` with one of the
+configurations in ``configs/`` and runs an image through the same steps as
+mmseg's test pipeline (BGR uint8, the preset's keep-ratio ``Resize``, the
+model's data preprocessor, ``predict``), so a photo segmented here gets the
+label map ``eval.py`` would give it. :class:`Segmentation` holds the result
+and draws it (palette mask, overlay with a legend); the ``itaclip segment``
+command and ``demo.ipynb`` use these same helpers.
+
+Environment: ``ITACLIP_CLIP_WEIGHTS`` is the CLIP weights (OpenAI name or
+checkpoint path) used when none are given, ``ITACLIP_DEVICE`` the device.
+"""
+from __future__ import annotations
+
+import colorsys
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmseg.structures import SegDataSample
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from .segmentor import ITACLIPSegmentor
+from .weights import default_precision
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_WEIGHTS = "ViT-B/16"
+BACKGROUND_NAME = "background"
+# Constructor keys worth recording beside a result (the rest are memory/speed knobs).
+SETTING_KEYS = ("logit_scale", "prob_thd", "area_thd", "def_coefficient", "img_eng_coefficient",
+                "img_engineering", "attn_self", "slide_crop", "slide_stride", "pamr_steps", "pamr_stride")
+
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read; the message is the reason only (callers add the path)."""
+
+
+# ----------------------------------------------------------------------------------------- presets
+
+def presets() -> list[str]:
+    """Names of the presets, the ``configs/cfg_<name>.py`` files."""
+    return sorted(p.stem[len("cfg_"):] for p in CONFIG_DIR.glob("cfg_*.py"))
+
+
+def load_preset(preset: str) -> Config:
+    """The mmengine config of a preset, or a one-line ValueError listing the presets."""
+    if not CONFIG_DIR.is_dir():  # a plain (not editable) install leaves the repository's configs/ behind
+        raise ValueError(f"presets are read from the repository's configs/ folder, which is not at {CONFIG_DIR}; "
+                         "install itaclip from a checkout with pip install -e .")
+    path = CONFIG_DIR / f"cfg_{preset}.py"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(presets())}")
+    return Config.fromfile(str(path))
+
+
+def default_preset(background: bool) -> str:
+    """Settings for your own classes: Pascal VOC's with a background class, COCO-Stuff's without."""
+    return "voc21" if background else "coco_stuff164k"
+
+
+def resize_step(cfg: Config) -> tuple[tuple[int, int] | None, bool]:
+    """``(scale, keep_ratio)`` of the preset's test ``Resize`` (``(None, True)`` when it has none)."""
+    for step in cfg.test_dataloader.dataset.get("pipeline") or cfg.get("test_pipeline") or []:
+        if step.get("type") == "Resize":
+            return tuple(step["scale"]), bool(step.get("keep_ratio", False))
+    return None, True
+
+
+def default_weights() -> str:
+    return os.environ.get("ITACLIP_CLIP_WEIGHTS") or DEFAULT_WEIGHTS
+
+
+def default_device() -> str:
+    return os.environ.get("ITACLIP_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def parse_names(item: str | Sequence[str]) -> list[str]:
+    """The names of one class: a list as given, or a string with ``;`` between synonyms."""
+    names = item.split(";") if isinstance(item, str) else list(item)
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise ValueError(f"class {item!r} has no name")
+    return names
+
+
+# ------------------------------------------------------------------------------------------ images
+
+def _decode(path: Path) -> np.ndarray:
+    """RGB uint8 of an image file: OpenCV's decoder as mmseg's loader uses, PIL for what it can't read."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImageReadError(err.strerror or type(err).__name__) from None
+    bgr = mmcv.imfrombytes(data, flag="color", backend="cv2") if data else None
+    if bgr is not None:
+        return np.ascontiguousarray(bgr[..., ::-1])
+    try:
+        with Image.open(path) as img:
+            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    except UnidentifiedImageError:
+        raise ImageReadError("unknown format or corrupt data") from None
+    except (OSError, ValueError, SyntaxError) as err:  # PIL reports damaged files in all three
+        raise ImageReadError(str(err) or type(err).__name__) from None
+
+
+def to_rgb(image: ImageInput) -> np.ndarray:
+    """Any accepted image as an (H, W, 3) RGB uint8 array.
+
+    A path (read like mmseg reads it), a PIL image, or an array: H x W x 3 RGB,
+    H x W (x 1) grayscale or H x W x 4 RGBA (alpha dropped, as OpenCV does).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return _decode(Path(image))
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"image arrays must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return np.ascontiguousarray(array[..., :3])
+    raise ValueError(f"image arrays must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+
+
+# ------------------------------------------------------------------------------------------ colours
+
+def class_colour(index: int, background: bool) -> tuple[int, int, int]:
+    """A fixed colour per class: black for the background, else hues a golden angle apart."""
+    if background and index == 0:
+        return (0, 0, 0)
+    step = index + (0 if background else 1)
+    hue = (step * 0.618033988749895) % 1.0
+    value = 0.95 if step % 2 else 0.75  # alternate brightness so neighbours differ in two ways
+    return tuple(round(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.7, value))
+
+
+def palette(num_classes: int, background: bool) -> np.ndarray:
+    """(num_classes, 3) uint8 colours of :func:`class_colour`."""
+    return np.array([class_colour(i, background) for i in range(num_classes)], dtype=np.uint8)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # no FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+# ------------------------------------------------------------------------------------------ results
+
+@dataclass
+class Segmentation:
+    """One image's result at the image's own resolution.
+
+    ``labels`` (H, W) class indices; ``probs`` (C, H, W) class probabilities
+    (CPU); ``class_names`` one display name per class (``"background"`` for
+    class 0 when there is one); ``classes`` every name of each class;
+    ``background`` whether class 0 is background.
+    """
+
+    labels: np.ndarray
+    probs: torch.Tensor
+    class_names: list[str]
+    classes: list[list[str]]
+    background: bool
+
+    @property
+    def colours(self) -> np.ndarray:
+        return palette(len(self.class_names), self.background)
+
+    def shares(self) -> list[float]:
+        """Share of the image's pixels labelled with each class (they sum to 1)."""
+        counts = np.bincount(self.labels.ravel(), minlength=len(self.class_names))
+        return (counts / max(1, self.labels.size)).tolist()
+
+    def present(self) -> list[int]:
+        """Indices of the classes that label at least one pixel."""
+        return [i for i, share in enumerate(self.shares()) if share > 0]
+
+    def mask_image(self) -> Image.Image:
+        """The label map as a palette PNG image (mode ``P``: pixel value = class index)."""
+        if len(self.class_names) > 256:
+            raise ValueError(f"a palette image holds 256 classes, not {len(self.class_names)}")
+        mask = Image.fromarray(self.labels.astype(np.uint8), mode="P")
+        mask.putpalette(self.colours.ravel().tolist())
+        return mask
+
+    def colour_mask(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB: each pixel in its class's colour."""
+        return self.colours[self.labels]
+
+    def blend(self, image: ImageInput, alpha: float = 0.5) -> np.ndarray:
+        """(H, W, 3) uint8: the image mixed with the colour mask; background pixels stay as they are."""
+        rgb = to_rgb(image).astype(np.float32)
+        mixed = (1 - alpha) * rgb + alpha * self.colour_mask().astype(np.float32)
+        if self.background:
+            mixed[self.labels == 0] = rgb[self.labels == 0]
+        return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+    def overlay(self, image: ImageInput, alpha: float = 0.5) -> Image.Image:
+        """The blend with a legend of the classes present (colour swatch and name) to its right."""
+        blended = Image.fromarray(self.blend(image, alpha))
+        width, height = blended.size
+        font = _font(max(12, min(width, height) // 30))
+        line = max(14, round(font.getbbox("Ag")[3] * 1.5))
+        pad, swatch = line // 2, line - 4
+        shares = self.shares()
+        entries = [f"{self.class_names[i]} ({100 * shares[i]:.1f}%)" for i in self.present()]
+        text_width = max(round(font.getlength(text)) for text in entries)
+        legend_width = 3 * pad + swatch + text_width
+        canvas = Image.new("RGB", (width + legend_width, max(height, 2 * pad + line * len(entries))), "white")
+        canvas.paste(blended, (0, 0))
+        draw = ImageDraw.Draw(canvas)
+        for row, (index, text) in enumerate(zip(self.present(), entries)):
+            top = pad + row * line
+            left = width + pad
+            draw.rectangle([left, top + 2, left + swatch, top + 2 + swatch],
+                           fill=tuple(int(c) for c in self.colours[index]), outline=(96, 96, 96))
+            draw.text((left + swatch + pad, top + line / 2), text, fill=(0, 0, 0), font=font, anchor="lm")
+        return canvas
+
+
+# ---------------------------------------------------------------------------------------- segmenter
+
+class Segmenter:
+    """An ITACLIP model, its preset's test resize and the names of its classes.
+
+    Build it with :meth:`from_classes` (your own class names) or
+    :meth:`from_preset` (a data set's classes, as ``eval.py`` runs it), then
+    call :meth:`segment` on as many images as you like.
+    """
+
+    def __init__(self, model: ITACLIPSegmentor, scale: tuple[int, int] | None, keep_ratio: bool = True,
+                 settings: dict[str, Any] | None = None):
+        self.model, self.scale, self.keep_ratio = model, scale, keep_ratio
+        self.settings = dict(settings or {})
+
+    @classmethod
+    def _build(cls, preset: str, cfg: Config, kwargs: dict[str, Any], weights: str | None, device: str | None,
+               extra: dict[str, Any]) -> "Segmenter":
+        kwargs.pop("type", None)
+        kwargs.update(model_name=weights or default_weights(), device=device or default_device())
+        kwargs.update(extra)
+        model = ITACLIPSegmentor(**kwargs)
+        scale, keep_ratio = resize_step(cfg)
+        settings = dict(preset=preset, weights=str(kwargs["model_name"]), device=str(kwargs["device"]),
+                        background=model.class_names[0] if model.background else None)
+        settings.update({key: kwargs[key] for key in SETTING_KEYS if key in kwargs})
+        settings.update(precision=kwargs.get("precision") or default_precision(kwargs["device"]),
+                        resize_scale=list(scale) if scale else None,
+                        llm_texts=str(kwargs["auxiliary_text_path"]) if kwargs.get("auxiliary_text_path") else None)
+        return cls(model, scale, keep_ratio, settings)
+
+    @classmethod
+    def from_preset(cls, preset: str = "voc21", weights: str | None = None, device: str | None = None,
+                    **overrides: Any) -> "Segmenter":
+        """The preset's model as its config builds it; ``overrides`` replace constructor keys.
+
+        The preset's LLM-text file must exist (``auxiliary_text_path=None`` to run without).
+        """
+        cfg = load_preset(preset)
+        return cls._build(preset, cfg, cfg.model.to_dict(), weights, device, overrides)
+
+    @classmethod
+    def from_classes(cls, classes: Sequence[str | Sequence[str]], background: str | Sequence[str] | None = None,
+                     texts: Sequence[str] | None = None, weights: str | None = None, device: str | None = None,
+                     preset: str | None = None, **overrides: Any) -> "Segmenter":
+        """Segment into your own classes with a preset's settings.
+
+        ``classes``: one item per class, a name, ``"tv; monitor; screen"`` or a
+        list of names (each name is a query of that class). ``background``:
+        names that together make class 0 (e.g. ``["wall", "floor", "sky"]``).
+        ``texts``: one LLM text per class (background excluded), mixed in with
+        the preset's ``def_coefficient``. ``preset`` defaults to ``voc21``
+        with a background and ``coco_stuff164k`` without. Without a background
+        the preset's ``prob_thd``/``area_thd`` are turned off, since they hand
+        pixels to class 0 (unless given in ``overrides``). ``settings["llm_texts"]``
+        then reads ``"given"`` (a preset's records its text file, or None).
+        """
+        names = [parse_names(item) for item in classes]
+        if not names:
+            raise ValueError("give at least one class")
+        has_background = background is not None
+        if has_background:
+            names.insert(0, parse_names(background))
+        if texts is not None and len(texts) != len(names) - has_background:
+            raise ValueError(f"{len(texts)} LLM texts for {len(names) - has_background} classes; give one per "
+                             f"class{' (background excluded)' if has_background else ''}")
+        preset = preset or default_preset(has_background)
+        cfg = load_preset(preset)
+        kwargs = cfg.model.to_dict()
+        for key in ("name_path", "dataset_name"):
+            kwargs.pop(key, None)
+        kwargs.update(classes=names, background=has_background, auxiliary_text_path=None)
+        if not has_background:
+            kwargs.update(prob_thd=0.0, area_thd=None)
+        segmenter = cls._build(preset, cfg, kwargs, weights, device, overrides)
+        if texts is not None:  # built without texts first: the query embeddings are cached, so only texts are new
+            segmenter.model.set_classes(names, list(texts), has_background)
+            segmenter.settings["llm_texts"] = "given"
+        return segmenter
+
+    @property
+    def classes(self) -> list[list[str]]:
+        """Every name (query) of each class, class 0 first."""
+        return [list(names) for names in self.model.class_names]
+
+    @property
+    def class_names(self) -> list[str]:
+        """One display name per class: ``"background"`` for a background class 0, else the first name."""
+        names = [names[0] for names in self.model.class_names]
+        if self.model.background:
+            names[0] = BACKGROUND_NAME
+        return names
+
+    @torch.no_grad()
+    def segment(self, image: ImageInput) -> Segmentation:
+        """Segment one image (path, PIL image or uint8 array); the result has the image's size."""
+        bgr = np.ascontiguousarray(to_rgb(image)[..., ::-1])
+        if self.scale is None:
+            small = bgr
+        elif self.keep_ratio:
+            small = mmcv.imrescale(bgr, self.scale, interpolation="bilinear")
+        else:
+            small = mmcv.imresize(bgr, self.scale, interpolation="bilinear")
+        sample = SegDataSample(metainfo=dict(ori_shape=bgr.shape[:2], img_shape=small.shape[:2],
+                                             pad_shape=small.shape[:2]))
+        inputs = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))
+        data = self.model.data_preprocessor(dict(inputs=[inputs], data_samples=[sample]), training=False)
+        out = self.model.predict(data["inputs"], data["data_samples"])[0]
+        return Segmentation(labels=out.pred_sem_seg.data[0].cpu().numpy().astype(np.int64),
+                            probs=out.seg_logits.data.float().cpu(), class_names=self.class_names,
+                            classes=self.classes, background=bool(self.model.background))
+
+
+__all__ = ["ImageReadError", "Segmentation", "Segmenter", "class_colour", "palette", "presets", "to_rgb"]

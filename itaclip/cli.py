@@ -1,0 +1,239 @@
+"""The ``itaclip`` command: segment your own images into the classes you name.
+
+    itaclip segment photo.jpg holiday/ --classes "cat, dog, tv; monitor" --background "wall, floor, sky"
+
+For each image it writes ``<stem>_mask.png`` (palette PNG of class indices),
+``<stem>_overlay.png`` (the image tinted by class, with a legend) and
+``<stem>.json`` (classes, pixel shares, image size, settings) into ``--out``.
+Exit status: 0 when every image was segmented, 1 when some could not be
+read or written (one line each on stderr), 2 for usage errors.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Sequence
+
+from tqdm import tqdm
+
+from . import ITACLIPSegmentor, TextFileError, WeightsError
+from .api import ImageReadError, Segmentation, Segmenter, default_preset, load_preset, to_rgb
+from .text import read_auxiliary_texts, read_class_names
+
+# Model settings --set may change: the constructor's keys, less those the command sets itself.
+SETTABLE = tuple(key for key in inspect.signature(ITACLIPSegmentor).parameters
+                 if key not in ("name_path", "classes", "background", "model_name", "device", "dataset_name",
+                                "auxiliary_text_path"))
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
+DEFAULT_OUT = "itaclip_out"
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its files: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default repeats the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="itaclip", description="ITACLIP: training-free open-vocabulary segmentation.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    seg = commands.add_parser(
+        "segment", help="segment images into the classes you name",
+        description="Segment images (or every image in a folder) into the classes you name. Writes "
+                    "<stem>_mask.png, <stem>_overlay.png and <stem>.json per image into --out.")
+    seg.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders of images")
+    seg.add_argument("--classes", help='comma-separated classes; ";" separates synonyms of one class, '
+                                       'e.g. "cat, dog, tv; monitor; screen"')
+    seg.add_argument("--classes-file", type=Path, help='a class-name file: one class per line, ", " between '
+                                                      "synonyms (the format of configs/cls_*.txt)")
+    seg.add_argument("--background", help='comma-separated names that together make class 0, '
+                                          'e.g. "wall, floor, sky"; without it every pixel gets one of the classes')
+    seg.add_argument("--texts-file", type=Path, help='LLM texts: one "name >=text" line per class, in class '
+                                                    "order, background excluded")
+    seg.add_argument("--preset", help="settings of configs/cfg_<preset>.py (default: voc21 with --background, "
+                                      "coco_stuff164k without)")
+    seg.add_argument("--weights", help="CLIP weights: an OpenAI name (ViT-B/16, ...) or a checkpoint path "
+                                       "(default: $ITACLIP_CLIP_WEIGHTS, else ViT-B/16)")
+    seg.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: $ITACLIP_DEVICE, else cuda if available)")
+    seg.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                     help="a model setting, repeatable: --set slide_stride=56 --set pamr_steps=5")
+    seg.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
+    return parser
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+def split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def read_classes(args: argparse.Namespace) -> list[list[str]]:
+    """The classes of ``--classes`` or ``--classes-file`` (exactly one of them)."""
+    if (args.classes is None) == (args.classes_file is None):
+        raise UsageError("give the classes with --classes or --classes-file (one of them)")
+    if args.classes_file is not None:
+        return [[name.strip() for name in names if name.strip()] for names in read_class_names(args.classes_file)]
+    classes = [[name.strip() for name in item.split(";") if name.strip()] for item in split_list(args.classes)]
+    if not classes or not all(classes):
+        raise UsageError(f"--classes {args.classes!r} has an empty class; write e.g. --classes \"cat, dog, sofa\"")
+    return classes
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values are Python literals where they parse as one (``None``, 56, (8, 16))."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item}: write KEY=VALUE, e.g. slide_stride=56")
+        if key.strip() not in SETTABLE:
+            raise UsageError(f"--set {item}: unknown setting {key.strip()!r}; settings: {', '.join(SETTABLE)}")
+        try:
+            overrides[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key.strip()] = value
+    return overrides
+
+
+def find_images(inputs: Sequence[str]) -> list[Path]:
+    """Files as given; folders scanned (not recursively) for image suffixes, sorted."""
+    images: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            images += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise UsageError(f"{item}: no such file or folder")
+    if not images:
+        raise UsageError(f"no images found in {', '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return images
+
+
+def output_stems(images: Sequence[Path]) -> list[str]:
+    """``<stem>`` per image; a repeated stem (a.jpg and a.png) gets ``-2``, ``-3``, ... in input order."""
+    seen: dict[str, int] = {}
+    stems = []
+    for image in images:
+        count = seen[image.stem] = seen.get(image.stem, 0) + 1
+        stems.append(image.stem if count == 1 else f"{image.stem}-{count}")
+    return stems
+
+
+# ------------------------------------------------------------------------------------------ outputs
+
+def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write through a temp file in the same folder, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def summary(image: Path, result: Segmentation, settings: dict[str, Any]) -> dict[str, Any]:
+    """What the JSON beside each mask says: classes, their pixel shares and colours, size, settings."""
+    height, width = result.labels.shape
+    shares = result.shares()
+    classes = [dict(index=i, name=name, names=result.classes[i], share=shares[i],
+                    colour=[int(c) for c in result.colours[i]])
+               for i, name in enumerate(result.class_names)]
+    return dict(image=str(image), width=width, height=height, classes=classes,
+                present=[result.class_names[i] for i in result.present()], settings=settings)
+
+
+def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: str,
+                 settings: dict[str, Any]) -> None:
+    """The mask, the overlay and the JSON of one image, each written atomically."""
+    write_atomic(out / f"{stem}_mask.png", lambda f: result.mask_image().save(f, format="PNG"))
+    write_atomic(out / f"{stem}_overlay.png", lambda f: result.overlay(rgb).save(f, format="PNG"))
+    text = json.dumps(summary(image, result, settings), indent=2) + "\n"
+    write_atomic(out / f"{stem}.json", lambda f: f.write(text.encode("utf-8")))
+
+
+# ------------------------------------------------------------------------------------------ command
+
+def segment(args: argparse.Namespace) -> int:
+    """Build the model once, segment every image, report unreadable ones; the exit status."""
+    classes = read_classes(args)
+    background = split_list(args.background.replace(";", ",")) if args.background is not None else None
+    if background is not None and not background:
+        raise UsageError("--background names nothing; drop it or write e.g. --background \"wall, floor, sky\"")
+    if len(classes) + (background is not None) > 256:
+        raise UsageError(f"{len(classes) + (background is not None)} classes: a palette mask holds at most 256")
+    overrides = parse_overrides(args.overrides)
+    images = find_images(args.inputs)
+    texts = None
+    if args.texts_file is not None:
+        texts = [text for _, text in read_auxiliary_texts(args.texts_file)]
+        if len(texts) != len(classes):
+            raise UsageError(f"--texts-file {args.texts_file} has {len(texts)} lines for {len(classes)} classes; "
+                             "write one line per class, in class order, background excluded")
+    try:
+        load_preset(args.preset or default_preset(background is not None))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    segmenter = Segmenter.from_classes(classes, background=background, texts=texts, weights=args.weights,
+                                       device=args.device, preset=args.preset, **overrides)
+    try:  # after the model: a run that fails on its weights leaves no empty folder
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out {args.out}: cannot create the folder ({err.strerror or err})") from None
+    settings = dict(segmenter.settings, texts_file=str(args.texts_file) if args.texts_file else None,
+                    overrides=overrides)
+    failures = 0
+    for image, stem in zip(tqdm(images, unit="image", disable=None if len(images) > 1 else True),
+                           output_stems(images)):
+        try:
+            rgb = to_rgb(image)
+        except ImageReadError as err:
+            failures += 1
+            tqdm.write(f"{image}: cannot read image ({err})", file=sys.stderr)
+            continue
+        result = segmenter.segment(rgb)
+        try:
+            save_results(image, rgb, result, args.out, stem, settings)
+        except OSError as err:
+            failures += 1
+            tqdm.write(f"{image}: cannot write results to {args.out} ({err.strerror or err})", file=sys.stderr)
+    print(f"itaclip: {len(images) - failures} of {len(images)} images segmented into {args.out}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return segment(args)
+    except UsageError as err:
+        print(f"itaclip segment: error: {err}", file=sys.stderr)
+        return 2
+    except (TextFileError, WeightsError) as err:  # itaclip's own errors already read as one line
+        print(f"itaclip segment: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""The single-image entry points: ``itaclip.api.Segmenter``, the ``itaclip segment`` command, demo.ipynb.
+
+CPU and offline, with the tiny random CLIP; small images and a coarse window
+stride (``FAST``) keep it short where a test is not about those settings.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+from nbclient import NotebookClient
+from PIL import Image
+
+from itaclip import api, cli
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = dict(slide_stride=112, pamr_steps=2)
+CLASSES = "cat; kitty, dog, sofa"
+BACKGROUND = "wall, floor, sky"
+
+
+def picture(height: int = 60, width: int = 80, seed: int = 0) -> np.ndarray:
+    """RGB uint8 with a flat band, so that some predictions are stable."""
+    rgb = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    rgb[: height // 2] = (200, 120, 40)
+    return rgb
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory) -> Path:
+    """An RGB JPEG, a grayscale PNG, an RGBA PNG and a corrupt 'JPEG'."""
+    folder = tmp_path_factory.mktemp("mixed")
+    rgb = picture()
+    Image.fromarray(rgb).save(folder / "good.jpg", quality=95)
+    Image.fromarray(rgb[..., 1]).save(folder / "gray.png")
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 90, np.uint8)])).save(folder / "rgba.png")
+    (folder / "bad.jpg").write_bytes(np.random.default_rng(1).bytes(700))
+    (folder / "notes.txt").write_text("not an image: skipped by the folder scan\n")
+    return folder
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "itaclip.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def fast_options() -> list[str]:
+    return [arg for key, value in FAST.items() for arg in ("--set", f"{key}={value}")]
+
+
+# ------------------------------------------------------------------------------------------ command
+
+def test_console_script_is_declared():
+    """`pip install` puts an `itaclip` command on the PATH that runs cli.main."""
+    text = (REPO / "pyproject.toml").read_text()  # no tomllib on Python 3.10
+    section = text.split("[project.scripts]\n", 1)[1].split("\n[", 1)[0]
+    assert 'itaclip = "itaclip.cli:main"' in section.splitlines()
+
+
+def test_folder_with_unreadable_file(mixed_folder, tiny_checkpoint, tmp_path):
+    """Each readable image gets its three files; the corrupt one a line on stderr; exit status 1."""
+    out = tmp_path / "out"
+    done = run_cli("segment", str(mixed_folder), "--classes", CLASSES, "--background", BACKGROUND,
+                   "--weights", str(tiny_checkpoint), "--device", "cpu", "--out", str(out), *fast_options())
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "cannot read image" in line]
+    assert errors == [f"{mixed_folder / 'bad.jpg'}: cannot read image (unknown format or corrupt data)"]
+    names = ["background", "cat", "dog", "sofa"]
+    for stem in ("good", "gray", "rgba"):
+        mask = Image.open(out / f"{stem}_mask.png")
+        assert mask.mode == "P" and mask.size == (80, 60)
+        assert np.asarray(mask).max() < len(names)
+        assert mask.getpalette()[:3] == [0, 0, 0]  # background is black
+        overlay = Image.open(out / f"{stem}_overlay.png")
+        assert overlay.mode == "RGB" and overlay.width > 80 and overlay.height >= 60  # legend to the right
+        summary = json.loads((out / f"{stem}.json").read_text())
+        assert (summary["width"], summary["height"]) == (80, 60)
+        assert [c["name"] for c in summary["classes"]] == names
+        assert summary["classes"][1]["names"] == ["cat", "kitty"]
+        assert sum(c["share"] for c in summary["classes"]) == pytest.approx(1.0)
+        labels = np.asarray(mask)
+        for c in summary["classes"]:
+            assert c["share"] == pytest.approx((labels == c["index"]).mean())
+        settings = summary["settings"]
+        assert settings["preset"] == "voc21" and settings["background"] == ["wall", "floor", "sky"]
+        assert settings["weights"] == str(tiny_checkpoint) and settings["device"] == "cpu"
+        assert (settings["slide_stride"], settings["pamr_steps"], settings["logit_scale"]) == (112, 2, 60)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{stem}{suffix}" for stem in ("good", "gray", "rgba") for suffix in ("_mask.png", "_overlay.png", ".json"))
+
+
+def test_good_folder_exits_0_with_class_and_text_files(tmp_path, tiny_checkpoint, capsys):
+    """Class-name and LLM-text files in the project's formats; no background: every pixel gets a class."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(picture(seed=3)).save(folder / "one.png")
+    (tmp_path / "classes.txt").write_text("cat, kitty\ndog\n")
+    (tmp_path / "texts.txt").write_text("cat >=a small furry pet.\ndog >=a loyal animal that barks.\n")
+    out = tmp_path / "out"
+    status = cli.main(["segment", str(folder), "--classes-file", str(tmp_path / "classes.txt"),
+                       "--texts-file", str(tmp_path / "texts.txt"), "--weights", str(tiny_checkpoint),
+                       "--device", "cpu", "--out", str(out), *fast_options()])
+    assert status == 0, capsys.readouterr().err
+    summary = json.loads((out / "one.json").read_text())
+    assert [c["names"] for c in summary["classes"]] == [["cat", "kitty"], ["dog"]]
+    settings = summary["settings"]
+    assert settings["preset"] == "coco_stuff164k" and settings["background"] is None
+    assert settings["llm_texts"] == "given" and settings["prob_thd"] == 0.0 and settings["area_thd"] is None
+    assert np.asarray(Image.open(out / "one_mask.png")).max() < 2
+    assert not [p for p in out.iterdir() if p.suffix == ".tmp" or p.name.startswith(".")]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (out / "one.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+
+
+def test_help(capsys):
+    assert cli.main([]) == 2 and "segment" in capsys.readouterr().out  # no command: the overview
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["segment", "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--classes", "--background", "--classes-file", "--texts-file", "--preset", "--weights",
+                   "--device", "--out", "--set"):
+        assert option in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["segment", "missing.jpg", "--classes", "cat"], "missing.jpg: no such file or folder"),
+    (["segment", "IMAGE"], "--classes or --classes-file"),
+    (["segment", "IMAGE", "--classes", "cat, ;"], "empty class"),
+    (["segment", "IMAGE", "--classes", "cat", "--preset", "nope"], "unknown preset 'nope'; presets: "),
+    (["segment", "IMAGE", "--classes", "cat", "--set", "stride=3"], "unknown setting 'stride'"),
+    (["segment", "IMAGE", "--classes", "cat", "--weights", "/nowhere/clip.pt"], "neither a file nor"),
+    (["segment", "IMAGE", "--classes", "cat", "--texts-file", "TEXTS"], "1 classes"),
+    (["segment", "IMAGE", "--classes-file", "/nowhere/classes.txt"], "does not exist"),
+    (["segment", "IMAGE", "--classes", "cat", "--set", "slide_stride"], "write KEY=VALUE"),
+    (["segment", "IMAGE", "--classes", "cat", "--background", " , "], "--background names nothing"),
+    (["segment", "EMPTY", "--classes", "cat"], "no images found in"),
+    (["segment"], "required"),
+])
+def test_usage_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
+    """Usage, weight and text errors: exit status 2 and a single line, before any model is built."""
+    image, texts = tmp_path / "a.png", tmp_path / "texts.txt"
+    Image.fromarray(picture(8, 8)).save(image)
+    texts.write_text("cat >=a pet.\ndog >=another pet.\n")
+    monkeypatch.chdir(tmp_path)  # the default --out is relative: keep the checkout clean
+    (tmp_path / "empty").mkdir()
+    names = dict(IMAGE=image, TEXTS=texts, EMPTY=tmp_path / "empty")
+    argv = [str(names.get(a, a)) for a in argv]
+    try:
+        status = cli.main(argv)
+    except SystemExit as stop:  # argparse's own errors
+        status = stop.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / cli.DEFAULT_OUT).exists()
+
+
+# -------------------------------------------------------------------------------------- Python API
+
+def manual_predict(model, image_path: Path, cfg: Config):
+    """What eval.py does to one image: mmseg's test pipeline (no annotations), preprocessor, predict."""
+    pipeline = Compose([step for step in cfg.test_dataloader.dataset.pipeline if step.type != "LoadAnnotations"])
+    packed = pipeline(dict(img_path=str(image_path)))
+    data = model.data_preprocessor(dict(inputs=[packed["inputs"]], data_samples=[packed["data_samples"]]), False)
+    return model.predict(data["inputs"], data["data_samples"])[0]
+
+
+def test_segment_equals_the_presets_predict(mixed_folder, tiny_checkpoint):
+    """Segmenter.from_preset(...).segment(path) gives the label map of the preset's model through mmseg."""
+    init_default_scope("mmseg")
+    cfg = Config.fromfile(str(REPO / "configs" / "cfg_voc21.py"))
+    cfg.model.update(model_name=str(tiny_checkpoint), device="cpu", auxiliary_text_path=None, **FAST)
+    expected = manual_predict(MODELS.build(cfg.model), mixed_folder / "good.jpg", cfg)
+    segmenter = api.Segmenter.from_preset("voc21", weights=str(tiny_checkpoint), device="cpu",
+                                          auxiliary_text_path=None, **FAST)
+    result = segmenter.segment(mixed_folder / "good.jpg")
+    np.testing.assert_array_equal(result.labels, expected.pred_sem_seg.data[0].numpy())
+    torch.testing.assert_close(result.probs, expected.seg_logits.data)
+    assert result.labels.shape == (60, 80) and result.probs.shape == (21, 60, 80)
+    assert result.class_names[:3] == ["background", "aeroplane", "bicycle"]
+    assert segmenter.settings["resize_scale"] == [2048, 336]
+
+
+def test_from_classes_builds_the_queries_of_the_class_files(golden_dir, tiny_checkpoint):
+    """Names, background names and LLM texts given in Python equal the same classes read from files."""
+    init_default_scope("mmseg")
+    cfg = Config.fromfile(str(REPO / "configs" / "cfg_voc21.py"))
+    cfg.model.update(model_name=str(tiny_checkpoint), device="cpu",
+                     name_path=str(golden_dir / "voc_like.classes.txt"),
+                     auxiliary_text_path=str(golden_dir / "voc_like.aux.txt"))
+    from_files = MODELS.build(cfg.model)
+    texts = [line.split(">=", 1)[1] for line in (golden_dir / "voc_like.aux.txt").read_text().splitlines()]
+    segmenter = api.Segmenter.from_classes(
+        ["cat; kitty", ["dog"], "car; automobile; vehicle", "person;person in shirt"],
+        background=["sky", "wall", "grass"], texts=texts, weights=str(tiny_checkpoint), device="cpu")
+    model = segmenter.model
+    assert model.class_names == from_files.class_names and model.background
+    assert model.query_idx.tolist() == from_files.query_idx.tolist()
+    torch.testing.assert_close(model.query_features, from_files.query_features)
+    assert (model.logit_scale, model.prob_thd, model.area_thd) == (60, 0.1, 0.1)  # voc21's settings
+    assert segmenter.class_names == ["background", "cat", "dog", "car", "person"]
+
+
+def test_readme_example(mixed_folder, tiny_checkpoint, tmp_path, monkeypatch):
+    """The Python example of "Segment your own images" runs as written (tiny CLIP, CPU, coarse stride)."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Segment your own images", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"/path/to/ViT-B-16.pt"', repr(str(tiny_checkpoint)))
+    assert code.count('device="cuda")') == 1
+    code = code.replace('device="cuda")', f'device="cpu", **{FAST!r})')
+    (tmp_path / "photo.jpg").write_bytes((mixed_folder / "good.jpg").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["result"].labels.shape == (60, 80)
+    assert namespace["result"].class_names == ["background", "cat", "dog", "tv"]
+    assert Image.open(tmp_path / "mask.png").mode == "P" and (tmp_path / "overlay.png").is_file()
+
+
+def test_without_background_thresholds_are_off_unless_asked(tiny_checkpoint, monkeypatch):
+    """prob_thd/area_thd hand pixels to class 0, which is then one of the user's classes."""
+    monkeypatch.setenv("ITACLIP_CLIP_WEIGHTS", str(tiny_checkpoint))
+    monkeypatch.setenv("ITACLIP_DEVICE", "cpu")
+    plain = api.Segmenter.from_classes(["cat", "dog"], preset="voc21")
+    assert (plain.model.prob_thd, plain.model.area_thd, plain.model.background) == (0.0, None, False)
+    assert plain.settings["weights"] == str(tiny_checkpoint) and plain.settings["device"] == "cpu"
+    asked = api.Segmenter.from_classes(["cat", "dog"], preset="voc21", prob_thd=0.3)
+    assert asked.model.prob_thd == 0.3
+    with pytest.raises(ValueError, match="one per class"):
+        api.Segmenter.from_classes(["cat", "dog"], texts=["a pet"])
+    with pytest.raises(ValueError, match="no name"):
+        api.Segmenter.from_classes(["cat", " ; "])
+    with pytest.raises(ValueError, match="at least one class"):
+        api.Segmenter.from_classes([])
+
+
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(ValueError, match=r"unknown preset 'voc'; presets: .*voc21") as err:
+        api.Segmenter.from_preset("voc")
+    assert "\n" not in str(err.value)
+
+
+def test_image_inputs_become_rgb(tmp_path):
+    """Arrays (RGB, gray, gray x 1, RGBA), PIL images of any mode and files all give H x W x 3 RGB uint8."""
+    rgb = picture(6, 7)
+    rgba = np.dstack([rgb, np.zeros((6, 7), np.uint8)])
+    np.testing.assert_array_equal(api.to_rgb(rgb), rgb)
+    np.testing.assert_array_equal(api.to_rgb(rgba), rgb)
+    np.testing.assert_array_equal(api.to_rgb(rgb[..., 0]), np.repeat(rgb[..., :1], 3, axis=2))
+    np.testing.assert_array_equal(api.to_rgb(rgb[..., :1]), np.repeat(rgb[..., :1], 3, axis=2))
+    np.testing.assert_array_equal(api.to_rgb(Image.fromarray(rgba)), rgb)
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    np.testing.assert_array_equal(api.to_rgb(tmp_path / "a.png"), rgb)
+    np.testing.assert_array_equal(api.to_rgb(str(tmp_path / "a.png")), rgb)
+    with pytest.raises(ValueError, match="uint8"):
+        api.to_rgb(rgb.astype(np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        api.to_rgb(np.zeros((4, 4, 2), np.uint8))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(api.ImageReadError):
+        api.to_rgb(tmp_path / "empty.jpg")
+    with pytest.raises(api.ImageReadError, match="No such file"):
+        api.to_rgb(tmp_path / "missing.jpg")
+
+
+def test_palette_is_fixed_and_distinct():
+    """Background black; every class its own colour, the same in every run."""
+    with_bg, without = api.palette(30, background=True), api.palette(30, background=False)
+    assert with_bg[0].tolist() == [0, 0, 0] and without[0].tolist() != [0, 0, 0]
+    np.testing.assert_array_equal(with_bg[1:], without[:-1])
+    assert len({tuple(c) for c in with_bg}) == 30
+    assert api.class_colour(5, False) == tuple(without[5])
+
+
+def test_overlay_keeps_background_and_lists_classes_present():
+    labels = np.zeros((20, 30), np.int64)
+    labels[:, 15:] = 2
+    result = api.Segmentation(labels=labels, probs=torch.zeros(3, 20, 30), class_names=["background", "a", "b"],
+                              classes=[["x"], ["a"], ["b"]], background=True)
+    image = picture(20, 30)
+    blended = result.blend(image)
+    np.testing.assert_array_equal(blended[:, :15], image[:, :15])
+    expected = np.rint(0.5 * image[:, 15:] + 0.5 * result.colours[2].astype(np.float64))
+    np.testing.assert_allclose(blended[:, 15:], expected, atol=1)
+    assert result.present() == [0, 2] and result.shares() == [0.5, 0.0, 0.5]
+    overlay = np.asarray(result.overlay(image))
+    np.testing.assert_array_equal(overlay[:20, :30], blended)
+    legend = overlay[:, 30:].reshape(-1, 3)
+    assert (legend == result.colours[2]).all(axis=1).any()  # swatch of class b
+    assert not (legend == result.colours[1]).all(axis=1).any()  # class a is absent
+
+
+# ---------------------------------------------------------------------------------------- notebook
+
+def test_notebook_is_committed_clean():
+    notebook = nbformat.read(REPO / "demo.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
+
+
+def test_notebook_runs_top_to_bottom(tiny_checkpoint, tmp_path, monkeypatch):
+    """With the tiny CLIP on CPU (and a coarse stride), every cell runs and the figures are drawn."""
+    notebook = nbformat.read(REPO / "demo.ipynb", as_version=4)
+    settings = [cell for cell in notebook.cells if cell.source.count("settings = {}") == 1]
+    assert len(settings) == 1, "the notebook's settings line moved; update this test"
+    settings[0].source = settings[0].source.replace("settings = {}", f"settings = {FAST!r}")
+    monkeypatch.setenv("ITACLIP_CLIP_WEIGHTS", str(tiny_checkpoint))
+    monkeypatch.setenv("ITACLIP_DEVICE", "cpu")
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    NotebookClient(notebook, kernel_name="python3", timeout=300,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.output_type == "error"]
+    figures = [out for out in outputs if "image/png" in out.get("data", {})]
+    assert len(figures) >= 2
+    printed = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
+    assert "background:" in printed and "% of the pixels" in printed
