@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -97,23 +96,11 @@ def init_cpu_distributed(cfg) -> None:
         dist.init_process_group(backend="gloo")
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` atomically: a temp file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = build_config(args)
     import itaclip  # noqa: F401  (registers the model and data sets in mmseg)
+    from itaclip.atomic import atomic_write
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
@@ -122,8 +109,9 @@ def main(argv=None) -> dict:
     metrics = runner.test()
     if get_rank() == 0:
         out = Path(cfg.work_dir) / "metrics.json"
-        write_json(out, dict(config=str(find_config(args.config)), device=cfg.model.device,
-                             metrics={k: float(v) for k, v in metrics.items()}))
+        with atomic_write(out, "w") as f:
+            json.dump(dict(config=str(find_config(args.config)), device=cfg.model.device,
+                           metrics={k: float(v) for k, v in metrics.items()}), f, indent=2)
         summary = "  ".join(f"{k} {float(v):.2f}" for k, v in metrics.items())
         print(f"{summary}\nmetrics written to {out}")
     return metrics

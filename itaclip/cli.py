@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
-import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 from tqdm import tqdm
 
 from . import ITACLIPSegmentor, TextFileError, WeightsError
 from .api import ImageReadError, Segmentation, Segmenter, default_preset, load_preset, to_rgb
+from .atomic import atomic_write
 from .text import read_auxiliary_texts, read_class_names
 
 # Model settings --set may change: the constructor's keys, less those the command sets itself.
@@ -135,21 +133,6 @@ def output_stems(images: Sequence[Path]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ outputs
 
-def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write through a temp file in the same folder, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def summary(image: Path, result: Segmentation, settings: dict[str, Any]) -> dict[str, Any]:
     """What the JSON beside each mask says: classes, their pixel shares and colours, size, settings."""
     height, width = result.labels.shape
@@ -164,10 +147,13 @@ def summary(image: Path, result: Segmentation, settings: dict[str, Any]) -> dict
 def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: str,
                  settings: dict[str, Any]) -> None:
     """The mask, the overlay and the JSON of one image, each written atomically."""
-    write_atomic(out / f"{stem}_mask.png", lambda f: result.mask_image().save(f, format="PNG"))
-    write_atomic(out / f"{stem}_overlay.png", lambda f: result.overlay(rgb).save(f, format="PNG"))
+    with atomic_write(out / f"{stem}_mask.png") as f:
+        result.mask_image().save(f, format="PNG")
+    with atomic_write(out / f"{stem}_overlay.png") as f:
+        result.overlay(rgb).save(f, format="PNG")
     text = json.dumps(summary(image, result, settings), indent=2) + "\n"
-    write_atomic(out / f"{stem}.json", lambda f: f.write(text.encode("utf-8")))
+    with atomic_write(out / f"{stem}.json", "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 # ------------------------------------------------------------------------------------------ command

@@ -46,11 +46,23 @@ def affinity(image: Tensor, dilations=(8, 16)) -> Tensor:
     return weights.mean(1).softmax(1)
 
 
-def refine(image: Tensor, mask: Tensor, steps: int = 10, dilations=(8, 16)) -> Tensor:
-    """Run ``steps`` PAMR iterations on ``mask`` (B, Q, H, W) guided by ``image`` (B, C, H, W)."""
+def refine(image: Tensor, mask: Tensor, steps: int = 10, dilations=(8, 16),
+           channels_per_chunk: int | None = None) -> Tensor:
+    """Run ``steps`` PAMR iterations on ``mask`` (B, Q, H, W) guided by ``image`` (B, C, H, W).
+
+    Channels are independent given the affinities, so they may run in chunks
+    of ``channels_per_chunk`` through all steps: on a CPU, chunks that stay in
+    cache run several times faster (``None``: all at once, best on a GPU).
+    """
     if steps <= 0:
         return mask
     weights = affinity(image.to(mask.dtype), dilations)
+    chunk = channels_per_chunk or mask.shape[1]
+    return torch.cat([_iterate(weights, mask[:, i:i + chunk], steps, dilations)
+                      for i in range(0, mask.shape[1], chunk)], dim=1)
+
+
+def _iterate(weights: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
     shifts = offsets(dilations)
     pad = max(dilations)
     height, width = mask.shape[-2:]

@@ -6,6 +6,13 @@ back inside the image. Every window of an image therefore has the same size,
 so all windows (times five views) stack into one batch, split into chunks
 that fit a memory budget. Window logits are summed on a canvas and divided by
 the number of windows covering each pixel.
+
+Bilinear upsampling of a window's patch-grid logits is a linear map on each
+axis, ``U_h G U_w^T``, and the windows form a full rows x columns grid, so
+upsampling every window and adding it at its place is one product
+``R G_all C^T`` per query: ``R`` stacks the row maps at their offsets, ``C``
+the column maps, ``G_all`` tiles the windows' grids. No window is ever
+upsampled on its own.
 """
 from __future__ import annotations
 
@@ -65,6 +72,29 @@ def coverage(windows: list[Window], height: int, width: int, device=None) -> Ten
     return torch.bincount(index, minlength=height * width).view(1, height, width).float()
 
 
+def bilinear_matrix(out_size: int, in_size: int, device=None) -> Tensor:
+    """(out, in) matrix of 1-D bilinear resizing as ``F.interpolate(align_corners=False)`` does it."""
+    src = ((torch.arange(out_size, device=device, dtype=torch.float64) + 0.5) * (in_size / out_size) - 0.5)
+    src = src.clamp(min=0)
+    low = src.floor().long().clamp(max=in_size - 1)
+    high = (low + 1).clamp(max=in_size - 1)
+    frac = (src - low).float()
+    matrix = torch.zeros(out_size, in_size, device=device)
+    rows = torch.arange(out_size, device=device)
+    matrix.index_put_((rows, low), 1 - frac, accumulate=True)
+    matrix.index_put_((rows, high), frac, accumulate=True)
+    return matrix
+
+
+def _placement(starts: list[int], size: int, grid: int, total: int, device=None) -> Tensor:
+    """(total, len(starts)*grid): each window's bilinear map placed at its offset along one axis."""
+    resize = bilinear_matrix(size, grid, device)
+    out = torch.zeros(total, len(starts) * grid, device=device)
+    for i, start in enumerate(starts):
+        out[start:start + size, i * grid:(i + 1) * grid] = resize
+    return out
+
+
 def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor, attn_self: bool = True,
                  encoder=dense_features) -> Tensor:
     """Cosine logits of every patch against every query, (B, Q, grid_h, grid_w), fp32.
@@ -99,13 +129,17 @@ def batched(fn, inputs: Tensor, chunk: int) -> Tensor:
     return torch.cat([fn(inputs[i:i + chunk]) for i in range(0, inputs.shape[0], chunk)])
 
 
-def stitch(window_logits: Tensor, windows: list[Window], height: int, width: int,
-           canvas: Tensor | None = None) -> Tensor:
-    """Upsample each window's grid logits (N, Q, h, w) to its size and add it onto ``canvas`` (Q, H, W)."""
-    if canvas is None:
-        canvas = window_logits.new_zeros(window_logits.shape[1], height, width)
-    size = (windows[0].y2 - windows[0].y1, windows[0].x2 - windows[0].x1)
-    full = F.interpolate(window_logits, size=size, mode="bilinear", align_corners=False)
-    index = _pixel_index(windows, width, canvas.device).flatten()
-    canvas.view(canvas.shape[0], -1).index_add_(1, index, full.transpose(0, 1).reshape(canvas.shape[0], -1))
-    return canvas
+def stitch(window_logits: Tensor, windows: list[Window], height: int, width: int) -> Tensor:
+    """Sum of every window's logits (N, Q, h, w) upsampled to its size and placed, (Q, H, W)."""
+    tops = sorted({w.y1 for w in windows})
+    lefts = sorted({w.x1 for w in windows})
+    assert len(tops) * len(lefts) == len(windows), "windows must form a full grid, row-major"
+    n_rows, n_cols = len(tops), len(lefts)
+    _, queries, grid_h, grid_w = window_logits.shape
+    size_h, size_w = windows[0].y2 - windows[0].y1, windows[0].x2 - windows[0].x1
+    device = window_logits.device
+    rows = _placement(tops, size_h, grid_h, height, device)  # (H, n_rows*grid_h)
+    cols = _placement(lefts, size_w, grid_w, width, device)  # (W, n_cols*grid_w)
+    tiled = window_logits.float().view(n_rows, n_cols, queries, grid_h, grid_w)
+    tiled = tiled.permute(2, 0, 3, 1, 4).reshape(queries, n_rows * grid_h, n_cols * grid_w)
+    return rows @ tiled @ cols.T

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 import warnings
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import open_clip
 import torch
 from open_clip.pretrained import get_pretrained_url
+
+from .atomic import atomic_write
 
 # The paper's spelling (OpenAI's `clip.load`) -> open_clip's architecture name.
 OPENAI_NAMES = {
@@ -62,22 +63,13 @@ def download(url: str, folder: Path) -> Path:
     expected = url.rstrip("/").split("/")[-2]
     if target.is_file() and _sha256(target) == expected:
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as src:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                out.write(block)
-        got = _sha256(Path(tmp))
-        if got != expected:
-            raise WeightsError(f"downloaded {url} but its SHA-256 is {got}, not {expected}")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shared cache should be readable
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(target) as out, urllib.request.urlopen(url, timeout=60) as src:
+        digest = hashlib.sha256()
+        for block in iter(lambda: src.read(1 << 20), b""):
+            out.write(block)
+            digest.update(block)
+        if digest.hexdigest() != expected:
+            raise WeightsError(f"downloaded {url} but its SHA-256 is {digest.hexdigest()}, not {expected}")
     return target
 
 

@@ -20,10 +20,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,15 +132,11 @@ def kept_lines(out: Path, names: list[str]) -> list[str]:
 
 def write_atomic(path: Path, lines: list[str]) -> None:
     """Replace ``path`` in one step, so an interruption never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("".join(f"{line}\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    sys.path.insert(0, str(REPO))
+    from itaclip.atomic import atomic_write  # here, so --help does not wait for torch and mmseg
+
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write("".join(f"{line}\n" for line in lines))
 
 
 def load_model(model_id: str, device: str):

@@ -39,6 +39,7 @@ def test_refine_equals_direct_transcription(dilations, size):
     mask = torch.randn(1, 5, *size, generator=g, dtype=torch.float64)
     expected = pamr_direct(image, mask, 4, dilations)
     torch.testing.assert_close(pamr.refine(image, mask, 4, dilations), expected)
+    torch.testing.assert_close(pamr.refine(image, mask, 4, dilations, channels_per_chunk=2), expected)
     torch.testing.assert_close(reference.pamr_conv(image, mask, 4, dilations), expected)
 
 

@@ -39,11 +39,21 @@ def test_stitch_averages_like_the_canvas_loop():
     windows = window_grid(250, 260, 224, 28)
     assert crop_windows(image, windows).shape == (len(windows), 3, 224, 224)
     grid = torch.randn(len(windows), 4, 14, 14)
-    canvas = stitch(grid[:3], windows[:3], 250, 260)
-    canvas = stitch(grid[3:], windows[3:], 250, 260, canvas) / coverage(windows, 250, 260)
+    canvas = stitch(grid, windows, 250, 260) / coverage(windows, 250, 260)
     preds, count = torch.zeros(1, 4, 250, 260), torch.zeros(1, 1, 250, 260)
     for g, w in zip(grid, windows):
         logit = F.interpolate(g[None], size=(224, 224), mode="bilinear")
         preds += F.pad(logit, (w.x1, 260 - w.x2, w.y1, 250 - w.y2))
         count[..., w.y1:w.y2, w.x1:w.x2] += 1
-    torch.testing.assert_close(canvas, (preds / count)[0])
+    torch.testing.assert_close(canvas, (preds / count)[0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("out_size,in_size", [(224, 14), (200, 12), (97, 6), (5, 9), (14, 14)])
+def test_bilinear_matrix_equals_interpolate(out_size, in_size):
+    """The 1-D map is exactly F.interpolate's bilinear (align_corners=False), both axes at once."""
+    from itaclip.slide import bilinear_matrix
+
+    x = torch.randn(3, in_size, in_size + 2)
+    expected = F.interpolate(x[None], size=(out_size, out_size + 5), mode="bilinear", align_corners=False)[0]
+    got = bilinear_matrix(out_size, in_size) @ x @ bilinear_matrix(out_size + 5, in_size + 2).T
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

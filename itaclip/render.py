@@ -1,0 +1,163 @@
+"""Reading images and drawing results: the label map, its colours, an overlay with a legend.
+
+Shared by :class:`~itaclip.api.Segmenter`, the ``itaclip segment`` command and
+``demo.ipynb``, so the three show a result the same way.
+"""
+from __future__ import annotations
+
+import colorsys
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import mmcv
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read; the message is the reason only (callers add the path)."""
+
+
+# ------------------------------------------------------------------------------------------ images
+
+def _decode(path: Path) -> np.ndarray:
+    """RGB uint8 of an image file: OpenCV's decoder as mmseg's loader uses, PIL for what it can't read."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImageReadError(err.strerror or type(err).__name__) from None
+    bgr = mmcv.imfrombytes(data, flag="color", backend="cv2") if data else None
+    if bgr is not None:
+        return np.ascontiguousarray(bgr[..., ::-1])
+    try:
+        with Image.open(path) as img:
+            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    except UnidentifiedImageError:
+        raise ImageReadError("unknown format or corrupt data") from None
+    except (OSError, ValueError, SyntaxError) as err:  # PIL reports damaged files in all three
+        raise ImageReadError(str(err) or type(err).__name__) from None
+
+
+def to_rgb(image: ImageInput) -> np.ndarray:
+    """Any accepted image as an (H, W, 3) RGB uint8 array.
+
+    A path (read like mmseg reads it), a PIL image, or an array: H x W x 3 RGB,
+    H x W (x 1) grayscale or H x W x 4 RGBA (alpha dropped, as OpenCV does).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return _decode(Path(image))
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"image arrays must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return np.ascontiguousarray(array[..., :3])
+    raise ValueError(f"image arrays must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+
+
+# ------------------------------------------------------------------------------------------ colours
+
+def class_colour(index: int, background: bool) -> tuple[int, int, int]:
+    """A fixed colour per class: black for the background, else hues a golden angle apart."""
+    if background and index == 0:
+        return (0, 0, 0)
+    step = index + (0 if background else 1)
+    hue = (step * 0.618033988749895) % 1.0
+    value = 0.95 if step % 2 else 0.75  # alternate brightness so neighbours differ in two ways
+    return tuple(round(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.7, value))
+
+
+def palette(num_classes: int, background: bool) -> np.ndarray:
+    """(num_classes, 3) uint8 colours of :func:`class_colour`."""
+    return np.array([class_colour(i, background) for i in range(num_classes)], dtype=np.uint8)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # no FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+# ------------------------------------------------------------------------------------------ results
+
+@dataclass
+class Segmentation:
+    """One image's result at the image's own resolution.
+
+    ``labels`` (H, W) class indices; ``probs`` (C, H, W) class probabilities
+    (CPU); ``class_names`` one display name per class (``"background"`` for
+    class 0 when there is one); ``classes`` every name of each class;
+    ``background`` whether class 0 is background.
+    """
+
+    labels: np.ndarray
+    probs: torch.Tensor
+    class_names: list[str]
+    classes: list[list[str]]
+    background: bool
+
+    @property
+    def colours(self) -> np.ndarray:
+        return palette(len(self.class_names), self.background)
+
+    def shares(self) -> list[float]:
+        """Share of the image's pixels labelled with each class (they sum to 1)."""
+        counts = np.bincount(self.labels.ravel(), minlength=len(self.class_names))
+        return (counts / max(1, self.labels.size)).tolist()
+
+    def present(self) -> list[int]:
+        """Indices of the classes that label at least one pixel."""
+        return [i for i, share in enumerate(self.shares()) if share > 0]
+
+    def mask_image(self) -> Image.Image:
+        """The label map as a palette PNG image (mode ``P``: pixel value = class index)."""
+        if len(self.class_names) > 256:
+            raise ValueError(f"a palette image holds 256 classes, not {len(self.class_names)}")
+        mask = Image.fromarray(self.labels.astype(np.uint8), mode="P")
+        mask.putpalette(self.colours.ravel().tolist())
+        return mask
+
+    def colour_mask(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB: each pixel in its class's colour."""
+        return self.colours[self.labels]
+
+    def blend(self, image: ImageInput, alpha: float = 0.5) -> np.ndarray:
+        """(H, W, 3) uint8: the image mixed with the colour mask; background pixels stay as they are."""
+        rgb = to_rgb(image).astype(np.float32)
+        mixed = (1 - alpha) * rgb + alpha * self.colour_mask().astype(np.float32)
+        if self.background:
+            mixed[self.labels == 0] = rgb[self.labels == 0]
+        return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+    def overlay(self, image: ImageInput, alpha: float = 0.5) -> Image.Image:
+        """The blend with a legend of the classes present (colour swatch and name) to its right."""
+        blended = Image.fromarray(self.blend(image, alpha))
+        width, height = blended.size
+        font = _font(max(12, min(width, height) // 30))
+        line = max(14, round(font.getbbox("Ag")[3] * 1.5))
+        pad, swatch = line // 2, line - 4
+        shares = self.shares()
+        entries = [f"{self.class_names[i]} ({100 * shares[i]:.1f}%)" for i in self.present()]
+        text_width = max(round(font.getlength(text)) for text in entries)
+        legend_width = 3 * pad + swatch + text_width
+        canvas = Image.new("RGB", (width + legend_width, max(height, 2 * pad + line * len(entries))), "white")
+        canvas.paste(blended, (0, 0))
+        draw = ImageDraw.Draw(canvas)
+        for row, (index, text) in enumerate(zip(self.present(), entries)):
+            top = pad + row * line
+            left = width + pad
+            draw.rectangle([left, top + 2, left + swatch, top + 2 + swatch],
+                           fill=tuple(int(c) for c in self.colours[index]), outline=(96, 96, 96))
+            draw.text((left + swatch + pad, top + line / 2), text, fill=(0, 0, 0), font=font, anchor="lm")
+        return canvas
