@@ -67,9 +67,10 @@ def test_class_files_are_the_papers(name, golden_dir):
 
 @pytest.mark.parametrize("name", ALL)
 def test_config_builds_its_segmentor(name, tiny_checkpoint):
-    """Each config's model builds with the tiny checkpoint (texts left out until they exist)."""
+    """Each config's model builds with the tiny checkpoint, embedding its shipped LLM texts."""
     cfg = Config.fromfile(str(CONFIGS / name))
-    cfg.model.update(model_name=str(tiny_checkpoint), device="cpu", auxiliary_text_path=None)
+    assert Path(cfg.model.auxiliary_text_path).is_file()
+    cfg.model.update(model_name=str(tiny_checkpoint), device="cpu")
     init_default_scope("mmseg")
     model = MODELS.build(cfg.model)
     assert model.num_classes == len(Path(cfg.model.name_path).read_text().splitlines())

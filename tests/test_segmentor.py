@@ -126,3 +126,12 @@ def test_classes_given_directly_equal_a_class_file(voc_kwargs, golden_dir):
     assert direct.num_classes == 2 and direct.query_idx.tolist() == [0, 1, 1] and not direct.background
     with pytest.raises(ValueError, match="name_path"):
         ITACLIPSegmentor(**dict(voc_kwargs, classes=names))
+
+
+def test_compiled_forward_gives_the_same_probabilities(voc_kwargs):
+    """compile=True (torch.compile of the vision forward) changes speed, not results."""
+    kwargs = dict(voc_kwargs, img_engineering=False, pamr_steps=0, slide_stride=112)
+    image = torch.randn(1, 3, 100, 130)
+    plain = ITACLIPSegmentor(**kwargs).predict(image)[0]
+    compiled = ITACLIPSegmentor(**kwargs, compile=True).predict(image)[0]
+    torch.testing.assert_close(compiled.seg_logits.data, plain.seg_logits.data, atol=1e-5, rtol=1e-5)
