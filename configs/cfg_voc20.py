@@ -1,23 +1,17 @@
-# Pascal VOC 2012 val without background, 20 classes.
+# Pascal VOC 2012 val without background, 20 classes: VOC-21's images and labels
+# with the background ignored (PascalVOC20Dataset).
 # Not in the paper: these settings are ours, COCO-Stuff's no-background settings as a
-# starting point (short side as for data sets of similar image sizes). Tune before quoting.
-# The classes are those of the background variant, so are the LLM texts.
-_base_ = './base_config.py'
+# starting point. Tune before quoting. The LLM texts are VOC-21's (same classes).
+_base_ = './cfg_voc21.py'
 
 model = dict(
     name_path='{{fileDirname}}/cls_voc20.txt',
     dataset_name='voc20',
-    auxiliary_text_path='{{fileDirname}}/../llm_texts/voc21_definitions.txt',
     logit_scale=40,
     prob_thd=0.0,
+    area_thd=None,
     def_coefficient=0.2,
     img_eng_coefficient=0.75,
 )
 
-test_dataloader = dict(
-    dataset=dict(
-        type='PascalVOC20Dataset',
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        ann_file='ImageSets/Segmentation/val.txt',
-    ),
-)
+test_dataloader = dict(dataset=dict(type='PascalVOC20Dataset'))
