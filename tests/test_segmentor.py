@@ -102,7 +102,7 @@ def test_training_is_refused(voc_kwargs):
 def test_readme_example(voc_kwargs, tmp_path, monkeypatch):
     """The README's Python example runs as written, on a real image file."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    code = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "MODELS.build" in block)
     code = code.replace('"/path/to/ViT-B-16.pt"', repr(voc_kwargs["model_name"]))
     code = code.replace('"classes.txt"', repr(voc_kwargs["name_path"]))
     photo = tmp_path / "photo.jpg"
