@@ -44,7 +44,8 @@ class ITACLIPSegmentor(BaseSegmentor):
     (self-self attention), ``def_coefficient`` (beta, weight of the LLM text),
     ``img_eng_coefficient`` (lambda, weight of views 1-3 against the flips),
     ``pamr_steps``/``pamr_stride``, ``logit_scale``, ``prob_thd``, ``area_thd``,
-    ``slide_stride``/``slide_crop`` (``slide_crop=0``: one whole-image pass) and
+    ``slide_stride``/``slide_crop`` (``slide_crop=0``: one whole-image pass of
+    the image alone, no other views and no PAMR, as in the paper's code) and
     ``width_chunk_size`` (the paper's memory workaround; accepted for its
     configs and not needed here, since passes are chunked by memory budget).
 

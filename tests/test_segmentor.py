@@ -135,3 +135,14 @@ def test_compiled_forward_gives_the_same_probabilities(voc_kwargs):
     plain = ITACLIPSegmentor(**kwargs).predict(image)[0]
     compiled = ITACLIPSegmentor(**kwargs, compile=True).predict(image)[0]
     torch.testing.assert_close(compiled.seg_logits.data, plain.seg_logits.data, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_low_precision_runs_end_to_end(voc_kwargs, precision):
+    """fp16/bf16 weights (the CUDA default is fp16) flow through every stage; outputs stay fp32 and finite."""
+    model = ITACLIPSegmentor(**dict(voc_kwargs, precision=precision, slide_stride=112, pamr_steps=2))
+    assert model.visual.conv1.weight.dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    out = model.predict(torch.randn(1, 3, 120, 150))[0]
+    probs = out.seg_logits.data
+    assert probs.dtype == torch.float32 and torch.isfinite(probs).all()
+    assert out.pred_sem_seg.data.shape == (1, 120, 150)
