@@ -105,8 +105,10 @@ def main(argv=None) -> dict:
     from mmengine.runner import Runner
 
     init_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    try:
+        metrics = Runner.from_cfg(cfg).test()
+    except (itaclip.TextFileError, itaclip.WeightsError) as err:  # say what to fix, in one line
+        sys.exit(f"eval.py: {err}")
     if get_rank() == 0:
         out = Path(cfg.work_dir) / "metrics.json"
         with atomic_write(out, "w") as f:

@@ -156,11 +156,15 @@ def test_torchrun_two_processes_gives_the_same_metrics(voc, model_options):
     assert metrics == voc["metrics"]
 
 
-def test_bad_config_and_data_root_are_one_line_errors(tmp_path):
-    """A wrong --config or --data-root exits with one line naming the option."""
+def test_bad_config_and_data_root_are_one_line_errors(tmp_path, tiny_checkpoint):
+    """A wrong --config, --data-root or text file exits with one line naming the option or file."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    missing_texts = tmp_path / "no_texts.txt"
     for args, needle in [(["--config", "cfg_nope"], "--config cfg_nope"),
-                         (["--config", "cfg_voc21", "--data-root", str(tmp_path / "missing")], "--data-root")]:
+                         (["--config", "cfg_voc21", "--data-root", str(tmp_path / "missing")], "--data-root"),
+                         (["--config", "cfg_voc21", "--data-root", str(tmp_path), "--cfg-options",
+                           f"model.model_name={tiny_checkpoint}", "model.device=cpu",
+                           f"model.auxiliary_text_path={missing_texts}"], str(missing_texts))]:
         proc = subprocess.run([sys.executable, str(REPO / "eval.py"), *args], capture_output=True, text=True,
                               env=env, timeout=120)
         assert proc.returncode != 0
