@@ -39,7 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def find_config(name: str) -> Path:
-    """A path as given, else a file of that name (``.py`` optional) under ``configs/``."""
+    """A path as given, else a file of that name (``.py`` optional) under ``configs/``.
+
+    eval.py's own: importing itaclip to share one would be too early (see build_config).
+    """
     for candidate in (Path(name), CONFIG_DIR / name, CONFIG_DIR / f"{name}.py"):
         if candidate.is_file():
             return candidate
@@ -66,7 +69,10 @@ def build_config(args: argparse.Namespace):
     from mmengine.config import Config
 
     path = find_config(args.config)
-    cfg = Config.fromfile(str(path))
+    # Not importing the config's custom modules (itaclip, hence mmseg and mmengine's runner) yet:
+    # mmengine's runner asks CUDA for its devices on import, and choose_device must hide the GPU
+    # before anything does, or a CPU run on a GPU machine would be moved to the GPU.
+    cfg = Config.fromfile(str(path), import_custom_modules=False)
     cfg.merge_from_dict(args.cfg_options)
     if args.data_root:
         if not Path(args.data_root).is_dir():
@@ -112,7 +118,7 @@ def main(argv=None) -> dict:
     if get_rank() == 0:
         out = Path(cfg.work_dir) / "metrics.json"
         with atomic_write(out, "w") as f:
-            json.dump(dict(config=str(find_config(args.config)), device=cfg.model.device,
+            json.dump(dict(config=cfg.filename, device=cfg.model.device,
                            metrics={k: float(v) for k, v in metrics.items()}), f, indent=2)
         summary = "  ".join(f"{k} {float(v):.2f}" for k, v in metrics.items())
         print(f"{summary}\nmetrics written to {out}")

@@ -170,3 +170,31 @@ def test_bad_config_and_data_root_are_one_line_errors(tmp_path, tiny_checkpoint)
         assert proc.returncode != 0
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_cpu_run_hides_the_gpu_before_anything_asks_for_it(tmp_path):
+    """model.device=cpu: no CUDA device query happens before CUDA_VISIBLE_DEVICES is emptied.
+
+    mmengine fixes its device when its runner is imported; a query before the
+    GPU is hidden would send a CPU run to the GPU on a machine that has one.
+    """
+    code = f"""
+import importlib.util, json, os, sys
+import torch
+real = torch._C._cuda_getDeviceCount
+seen = []
+torch._C._cuda_getDeviceCount = lambda: seen.append(os.environ.get("CUDA_VISIBLE_DEVICES")) or real()
+spec = importlib.util.spec_from_file_location("eval_script", {str(REPO / "eval.py")!r})
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+cfg = script.build_config(script.parse_args(["--config", "cfg_voc21", "--data-root", {str(tmp_path)!r},
+                                             "--cfg-options", "model.device=cpu"]))
+import mmengine.runner  # what Runner.from_cfg needs: it asks CUDA now, after the GPU is hidden
+print(json.dumps(dict(seen=seen, device=cfg.model.device, visible=os.environ.get("CUDA_VISIBLE_DEVICES"))))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["device"] == "cpu" and result["visible"] == ""
+    assert all(v == "" for v in result["seen"]), result["seen"]
