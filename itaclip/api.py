@@ -41,13 +41,22 @@ def presets() -> list[str]:
     return sorted(p.stem[len("cfg_"):] for p in CONFIG_DIR.glob("cfg_*.py"))
 
 
+def find_config(name: str) -> Path | None:
+    """A config file: ``name`` as a path, else ``configs/<name>``, ``configs/<name>.py`` or the
+    preset ``configs/cfg_<name>.py``; None when there is none."""
+    for candidate in (Path(name), CONFIG_DIR / name, CONFIG_DIR / f"{name}.py", CONFIG_DIR / f"cfg_{name}.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def load_preset(preset: str) -> Config:
     """The mmengine config of a preset, or a one-line ValueError listing the presets."""
     if not CONFIG_DIR.is_dir():  # a plain (not editable) install leaves the repository's configs/ behind
         raise ValueError(f"presets are read from the repository's configs/ folder, which is not at {CONFIG_DIR}; "
                          "install itaclip from a checkout with pip install -e .")
-    path = CONFIG_DIR / f"cfg_{preset}.py"
-    if not path.is_file():
+    path = find_config(preset)
+    if path is None:
         raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(presets())}")
     return Config.fromfile(str(path))
 

@@ -83,25 +83,18 @@ def clean_answer(answer: str, name: str, kind: str) -> str:
     return text
 
 
-def resolve_config(config: str) -> Path:
-    """A config path, or a bare name such as ``cfg_voc21`` looked up in ``configs/``."""
-    path = Path(config)
-    if path.is_file():
-        return path
-    for candidate in (REPO / "configs" / config, REPO / "configs" / f"{config}.py"):
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"error: config {config} not found (give a path or a name from {REPO / 'configs'})")
-
-
 def config_settings(config: str) -> tuple[Path, bool, str | None]:
     """Class-name file, background flag and text kind a config implies."""
     from mmengine import Config  # only needed with --config
 
     sys.path.insert(0, str(REPO))
+    from itaclip.api import find_config
     from itaclip.segmentor import BACKGROUND_DATASETS
 
-    model = Config.fromfile(resolve_config(config), import_custom_modules=False).model
+    path = find_config(config)
+    if path is None:
+        raise SystemExit(f"error: config {config} not found (give a path or a name from {REPO / 'configs'})")
+    model = Config.fromfile(str(path), import_custom_modules=False).model
     background = model.get("background")
     if background is None:
         background = model.get("dataset_name") in BACKGROUND_DATASETS
