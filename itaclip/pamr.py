@@ -25,19 +25,19 @@ def offsets(dilations) -> list[tuple[int, int]]:
     return [(dy * d, dx * d) for d in dilations for dy, dx in NEIGHBOURS]
 
 
-def _neighbours(x: Tensor, shifts: list[tuple[int, int]]) -> Tensor:
-    """(B, C, H, W) -> (B, C, P, H, W): ``x`` at each offset, replicate-padded."""
+def _shifted(x: Tensor, shifts: list[tuple[int, int]]):
+    """Views of (..., H, W) ``x`` moved by each offset, replicate-padded: one pad, many slices."""
     pad = max(max(abs(dy), abs(dx)) for dy, dx in shifts)
     height, width = x.shape[-2:]
     padded = F.pad(x, [pad] * 4, mode="replicate")
-    return torch.stack([padded[..., pad + dy:pad + dy + height, pad + dx:pad + dx + width]
-                        for dy, dx in shifts], dim=2)
+    for dy, dx in shifts:
+        yield padded[..., pad + dy:pad + dy + height, pad + dx:pad + dx + width]
 
 
 def affinity(image: Tensor, dilations=(8, 16)) -> Tensor:
     """Softmaxed neighbour weights of a (B, C, H, W) guide image, (B, P, H, W)."""
     shifts = offsets(dilations)
-    neighbours = _neighbours(image, shifts)
+    neighbours = torch.stack(list(_shifted(image, shifts)), dim=2)  # (B, C, P, H, W)
     centre = image.unsqueeze(2)
     per_dilation = neighbours.split(len(NEIGHBOURS), dim=2)
     samples = torch.cat([torch.cat([centre, n], dim=2) for n in per_dilation], dim=2)
@@ -64,12 +64,9 @@ def refine(image: Tensor, mask: Tensor, steps: int = 10, dilations=(8, 16),
 
 def _iterate(weights: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
     shifts = offsets(dilations)
-    pad = max(dilations)
-    height, width = mask.shape[-2:]
     for _ in range(steps):
-        padded = F.pad(mask, [pad] * 4, mode="replicate")
         out = torch.zeros_like(mask)
-        for n, (dy, dx) in enumerate(shifts):
-            out.addcmul_(weights[:, n:n + 1], padded[..., pad + dy:pad + dy + height, pad + dx:pad + dx + width])
+        for n, neighbour in enumerate(_shifted(mask, shifts)):
+            out.addcmul_(weights[:, n:n + 1], neighbour)
         mask = out
     return mask
