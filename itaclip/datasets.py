@@ -7,12 +7,13 @@ when :mod:`itaclip` is imported, so configs can name them by ``type``.
 """
 from __future__ import annotations
 
-import colorsys
 import os.path as osp
 
 from mmengine import fileio
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.registry import DATASETS
+
+from .render import palette
 
 COCO_OBJECT_CLASSES: tuple[str, ...] = (
     "background",
@@ -31,23 +32,6 @@ COCO_OBJECT_CLASSES: tuple[str, ...] = (
 )
 
 
-def distinct_palette(n: int) -> list[list[int]]:
-    """``n`` distinct RGB colours, black first (for background), made by formula.
-
-    Hues step by the golden ratio so neighbouring classes look different;
-    saturation and value cycle through three levels each so that colours with
-    close hues still differ. Deterministic, so visualisations are stable.
-    """
-    palette = [[0, 0, 0]]
-    golden = (5 ** 0.5 - 1) / 2
-    for i in range(1, n):
-        hue = (i * golden) % 1.0
-        sat = (1.0, 0.7, 0.45)[i % 3]
-        val = (0.95, 0.75, 0.55)[(i // 3) % 3]
-        palette.append([round(c * 255) for c in colorsys.hsv_to_rgb(hue, sat, val)])
-    return palette[:n]
-
-
 @DATASETS.register_module()
 class COCOObjectDataset(BaseSegDataset):
     """COCO-Object: COCO val2017 with the 80 thing classes plus background (81).
@@ -57,7 +41,7 @@ class COCOObjectDataset(BaseSegDataset):
     label shift is needed.
     """
 
-    METAINFO = dict(classes=COCO_OBJECT_CLASSES, palette=distinct_palette(len(COCO_OBJECT_CLASSES)))
+    METAINFO = dict(classes=COCO_OBJECT_CLASSES, palette=palette(len(COCO_OBJECT_CLASSES), background=True).tolist())
 
     def __init__(self, img_suffix: str = ".jpg", seg_map_suffix: str = "_instanceTrainIds.png",
                  reduce_zero_label: bool = False, **kwargs) -> None:
