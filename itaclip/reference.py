@@ -31,9 +31,9 @@ def _upsample(model, feats: Tensor, view: Tensor, size) -> Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
-def crop_logits(model, crop: Tensor) -> Tensor:
-    """Section 4 for one crop (1, 3, h, w), view by view."""
-    size = crop.shape[-2:]
+def crop_logits(model, crop: Tensor, size=None) -> Tensor:
+    """Section 4 for one crop (1, 3, h, w), view by view, each view upsampled to ``size`` (default: the crop's)."""
+    size = size or crop.shape[-2:]
     if not model.img_engineering:
         return _view_logits(model, crop, size)
     feats = [F.normalize(dense_features(model.visual, v, model.attn_self, fused=False).float(), dim=-1)
@@ -72,8 +72,8 @@ def pamr_conv(image: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
 def query_logits(model, image: Tensor, ori_shape) -> Tensor:
     """The paper's ``forward_slide`` (or whole-image pass) for one image (3, H, W)."""
     image = image.to(model.query_features.device)[None]
-    if model.slide_crop <= 0:
-        return _view_logits(model, image, ori_shape)[0]
+    if model.slide_crop <= 0:  # the whole image is one crop (all its views), upsampled to ori_shape, no PAMR
+        return crop_logits(model, image, ori_shape)[0]
     height, width = image.shape[-2:]
     canvas = image.new_zeros(1, model.query_features.shape[0], height, width, dtype=torch.float32)
     count = image.new_zeros(1, 1, height, width, dtype=torch.float32)

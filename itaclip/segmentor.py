@@ -44,8 +44,9 @@ class ITACLIPSegmentor(BaseSegmentor):
     (self-self attention), ``def_coefficient`` (beta, weight of the LLM text),
     ``img_eng_coefficient`` (lambda, weight of views 1-3 against the flips),
     ``pamr_steps``/``pamr_stride``, ``logit_scale``, ``prob_thd``, ``area_thd``,
-    ``slide_stride``/``slide_crop`` (``slide_crop=0``: one whole-image pass of
-    the image alone, no other views and no PAMR, as in the paper's code) and
+    ``slide_stride``/``slide_crop`` (``slide_crop=0``: the whole image is one
+    crop, with all five views when ``img_engineering`` is on, upsampled
+    straight to ``ori_shape``, no PAMR, as in the paper's code) and
     ``width_chunk_size`` (the paper's memory workaround; accepted for its
     configs and not needed here, since passes are chunked by memory budget).
 
@@ -130,27 +131,31 @@ class ITACLIPSegmentor(BaseSegmentor):
         """Sliding-window logits at input size, (Q, H, W), all windows x views batched."""
         height, width = image.shape[-2:]
         windows = window_grid(height, width, self.slide_crop, self.slide_stride)
-        crops = crop_windows(image, windows)
-        budget = self._budget()
-        per_pass = images_per_pass(self.visual, *crops.shape[-2:], budget)
+        grid = self._crop_grids(crop_windows(image, windows))
+        return stitch(grid, windows, height, width) / coverage(windows, height, width, grid.device)
+
+    def _crop_grids(self, crops: Tensor) -> Tensor:
+        """Section 4 for equal-sized crops (N, 3, h, w): view-mixed patch-grid logits, (N, Q, gh, gw).
+
+        All crops x views go through the network in passes sized by the memory budget.
+        """
+        per_pass = images_per_pass(self.visual, *crops.shape[-2:], self._budget())
 
         def run(batch: Tensor) -> Tensor:
             return patch_logits(self.visual, batch, self.query_features, self.attn_self, self.encoder)
 
-        if self.img_engineering:
-            views = make_views(crops).flatten(0, 1)
-            grid = combine_views(batched(run, views, per_pass).unflatten(0, (NUM_VIEWS, len(windows))), self.lam)
-        else:
-            grid = batched(run, crops, per_pass)
-        return stitch(grid, windows, height, width) / coverage(windows, height, width, grid.device)
+        if not self.img_engineering:
+            return batched(run, crops, per_pass)
+        views = make_views(crops).flatten(0, 1)
+        return combine_views(batched(run, views, per_pass).unflatten(0, (NUM_VIEWS, len(crops))), self.lam)
 
     def query_logits(self, image: Tensor, ori_shape: tuple[int, int]) -> Tensor:
         """Per-query logits of one normalised RGB image (3, H, W) at ``ori_shape``, (Q, h, w)."""
         if self.sequential:
             return reference.query_logits(self, image, ori_shape)
         image = image.to(self.query_features.device)
-        if self.slide_crop <= 0:
-            grid = patch_logits(self.visual, image[None], self.query_features, self.attn_self, self.encoder)
+        if self.slide_crop <= 0:  # the whole image is one crop, upsampled straight to ori_shape, no PAMR
+            grid = self._crop_grids(image[None])
             return F.interpolate(grid, size=ori_shape, mode="bilinear", align_corners=False)[0]
         logits = F.interpolate(self._window_logits(image)[None], size=ori_shape, mode="bilinear",
                                align_corners=False)

@@ -13,7 +13,7 @@ def _cases(golden_dir):
     return {c["case"]: c for c in json.loads((golden_dir / "cases.json").read_text())["cases"]}
 
 
-CASES = ["voc_like", "stuff_like_small", "plain_whole_image"]
+CASES = ["voc_like", "stuff_like_small", "plain_whole_image", "whole_image_views"]
 
 
 def build_case(golden_dir, checkpoint, case, **extra):
