@@ -4,8 +4,12 @@
     torchrun --nproc_per_node=4 eval.py --config cfg_voc21.py --data-root ... --launcher pytorch
 
 Prints the per-class IoU table and mIoU, and writes the metrics as JSON into
-the work dir. Runs on CUDA when available, on CPU otherwise, unless the
-config or ``--cfg-options model.device=...`` says which.
+the work dir, with a record of what produced them (config, weights and LLM
+texts with their SHA-256, code and library versions, device, data). Runs on
+CUDA when available, on CPU otherwise, unless the config or
+``--cfg-options model.device=...`` says which. The paper's configs read the
+paper's LLM texts (fetched once); ``--texts ours`` or ``--texts none`` choose
+this project's texts or none.
 """
 from __future__ import annotations
 
@@ -28,6 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-root", help="root folder of the test data set (see datasets/README.md)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config keys, e.g. model.model_name=/path/ViT-B-16.pt model.device=cpu")
+    parser.add_argument("--texts", choices=["paper", "ours", "none"],
+                        help="LLM texts: the paper's (fetched once, checked by SHA-256), this project's "
+                             "(llm_texts/), or none (default: what the config reads; the paper's for its five)")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
                         help="job launcher for multi-process evaluation")
     parser.add_argument("--show-dir", help="save images with their colour-coded prediction (and ground truth) here")
@@ -102,6 +109,36 @@ def init_cpu_distributed(cfg) -> None:
         dist.init_process_group(backend="gloo")
 
 
+def run_record(cfg, args: argparse.Namespace) -> dict:
+    """What will produce this run's numbers; resolving the texts and weights fetches them if needed.
+
+    Called before the runner is built, so a missing file ends the run in one
+    line before any slow work starts.
+    """
+    from itaclip import llm_texts, provenance
+    from itaclip.weights import default_precision
+
+    if args.texts:
+        cfg.model.auxiliary_text_path = llm_texts.switch(cfg.model.get("auxiliary_text_path"), args.texts)
+    texts = provenance.texts_record(cfg.model.get("auxiliary_text_path"))  # texts first: they fail fastest
+    weights = provenance.weights_record(cfg.model.get("model_name", "ViT-B/16"))
+    precision = cfg.model.get("precision") or default_precision(cfg.model.device)
+    return dict(config=dict(file=str(Path(cfg.filename).resolve()), merged=cfg.pretty_text),
+                weights=weights, llm_texts=texts, software=provenance.software_record(),
+                device=provenance.device_record(cfg.model.device, precision),
+                data=dict(root=str(Path(cfg.test_dataloader.dataset.data_root).resolve()), images=None))
+
+
+def log_record(record: dict, logger) -> None:
+    """One block at the start of the log: the record without the merged config (mmengine logs that)."""
+    lines = ["run record:"]
+    for key, value in record.items():
+        if key == "config":
+            value = value["file"]
+        lines.append(f"  {key}: {json.dumps(value)}")
+    logger.info("\n".join(lines))
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = build_config(args)
@@ -110,16 +147,23 @@ def main(argv=None) -> dict:
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
+    try:
+        record = run_record(cfg, args)
+    except (ValueError, itaclip.WeightsError) as err:  # a bad --texts, a missing file: one line, what to fix
+        sys.exit(f"eval.py: {err}")
     init_cpu_distributed(cfg)
     try:
-        metrics = Runner.from_cfg(cfg).test()
+        runner = Runner.from_cfg(cfg)
+        record["data"]["images"] = len(runner.test_loop.dataloader.dataset)
+        if get_rank() == 0:
+            log_record(record, runner.logger)
+        metrics = runner.test()
     except (itaclip.TextFileError, itaclip.WeightsError) as err:  # say what to fix, in one line
         sys.exit(f"eval.py: {err}")
     if get_rank() == 0:
         out = Path(cfg.work_dir) / "metrics.json"
         with atomic_write(out, "w") as f:
-            json.dump(dict(config=cfg.filename, device=cfg.model.device,
-                           metrics={k: float(v) for k, v in metrics.items()}), f, indent=2)
+            json.dump(dict(metrics={k: float(v) for k, v in metrics.items()}, **record), f, indent=2)
         summary = "  ".join(f"{k} {float(v):.2f}" for k, v in metrics.items())
         print(f"{summary}\nmetrics written to {out}")
     return metrics

@@ -1,11 +1,13 @@
 # COCO-Stuff 164k val2017, 171 classes (no background).
 # The paper's settings (METHOD.md section 6); paper mIoU 27.0.
+# LLM texts: the paper's own definitions (coco_stuff_definitions.txt, fetched once and checked by SHA-256);
+# --texts ours reads llm_texts/coco_stuff_definitions.txt of this project instead, --texts none reads none.
 _base_ = './base_config.py'
 
 model = dict(
     name_path='{{fileDirname}}/cls_coco_stuff.txt',
     dataset_name='coco_stuff',
-    auxiliary_text_path='{{fileDirname}}/../llm_texts/coco_stuff_definitions.txt',
+    auxiliary_text_path='paper:coco_stuff_definitions.txt',
     logit_scale=40,
     prob_thd=0.0,
     def_coefficient=0.2,

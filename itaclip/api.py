@@ -23,8 +23,10 @@ import torch
 from mmengine.config import Config
 from mmseg.structures import SegDataSample
 
+from . import llm_texts, provenance
 from .render import ImageInput, ImageReadError, Segmentation, class_colour, palette, to_rgb
 from .segmentor import ITACLIPSegmentor
+from .text import read_auxiliary_texts
 from .weights import default_precision
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -112,41 +114,53 @@ class Segmenter:
         kwargs.pop("type", None)
         kwargs.update(model_name=weights or default_weights(), device=device or default_device())
         kwargs.update(extra)
+        try:  # the texts first (fetched on first use): a missing one fails before the weights are read
+            texts = provenance.texts_record(kwargs.get("auxiliary_text_path"))
+        except llm_texts.PaperTextsUnavailable as err:
+            err.hint = "texts='ours' (or texts='none')"
+            raise
         model = ITACLIPSegmentor(**kwargs)
         scale, keep_ratio = resize_step(cfg)
-        settings = dict(preset=preset, weights=str(kwargs["model_name"]), device=str(kwargs["device"]),
-                        background=model.class_names[0] if model.background else None)
+        settings = dict(preset=preset, weights=provenance.weights_record(kwargs["model_name"]),
+                        device=str(kwargs["device"]), background=model.class_names[0] if model.background else None)
         settings.update({key: kwargs[key] for key in SETTING_KEYS if key in kwargs})
         settings.update(precision=kwargs.get("precision") or default_precision(kwargs["device"]),
-                        resize_scale=list(scale) if scale else None,
-                        llm_texts=str(kwargs["auxiliary_text_path"]) if kwargs.get("auxiliary_text_path") else None)
+                        resize_scale=list(scale) if scale else None, llm_texts=texts)
         return cls(model, scale, keep_ratio, settings)
 
     @classmethod
     def from_preset(cls, preset: str = "voc21", weights: str | None = None, device: str | None = None,
-                    **overrides: Any) -> "Segmenter":
+                    texts: str | None = None, **overrides: Any) -> "Segmenter":
         """The preset's model as its config builds it; ``overrides`` replace constructor keys.
 
-        The preset's LLM-text file must exist (``auxiliary_text_path=None`` to run without).
+        ``texts``: ``"paper"`` (the paper's LLM texts, fetched once; what the
+        paper's five presets read by default), ``"ours"`` (this project's,
+        shipped in ``llm_texts/``) or ``"none"``; None keeps the preset's.
+        ``auxiliary_text_path=<file>`` reads a file of your own instead.
         """
         cfg = load_preset(preset)
-        return cls._build(preset, cfg, cfg.model.to_dict(), weights, device, overrides)
+        kwargs = cfg.model.to_dict()
+        if texts is not None:
+            kwargs["auxiliary_text_path"] = llm_texts.switch(kwargs.get("auxiliary_text_path"), texts, "texts=")
+        return cls._build(preset, cfg, kwargs, weights, device, overrides)
 
     @classmethod
     def from_classes(cls, classes: Sequence[str | Sequence[str]], background: str | Sequence[str] | None = None,
-                     texts: Sequence[str] | None = None, weights: str | None = None, device: str | None = None,
-                     preset: str | None = None, **overrides: Any) -> "Segmenter":
+                     texts: Sequence[str] | str | os.PathLike | None = None, weights: str | None = None,
+                     device: str | None = None, preset: str | None = None, **overrides: Any) -> "Segmenter":
         """Segment into your own classes with a preset's settings.
 
         ``classes``: one item per class, a name, ``"tv; monitor; screen"`` or a
         list of names (each name is a query of that class). ``background``:
         names that together make class 0 (e.g. ``["wall", "floor", "sky"]``).
         ``texts``: one LLM text per class (background excluded), mixed in with
-        the preset's ``def_coefficient``. ``preset`` defaults to ``voc21``
+        the preset's ``def_coefficient``, as a list or as a file of
+        ``name >=text`` lines (a path, or ``paper:<file>``/``ours:<file>``).
+        ``preset`` defaults to ``voc21``
         with a background and ``coco_stuff164k`` without. Without a background
         the preset's ``prob_thd``/``area_thd`` are turned off, since they hand
         pixels to class 0 (unless given in ``overrides``). ``settings["llm_texts"]``
-        then reads ``"given"`` (a preset's records its text file, or None).
+        records the texts' source (``"given"`` for a list; a file's path and SHA-256).
         """
         names = [parse_names(item) for item in classes]
         if not names:
@@ -154,9 +168,14 @@ class Segmenter:
         has_background = background is not None
         if has_background:
             names.insert(0, parse_names(background))
+        texts_file = None
+        if isinstance(texts, (str, os.PathLike)):
+            texts_file = provenance.texts_record(texts)
+            texts = [text for _, text in read_auxiliary_texts(texts_file["path"])]
         if texts is not None and len(texts) != len(names) - has_background:
-            raise ValueError(f"{len(texts)} LLM texts for {len(names) - has_background} classes; give one per "
-                             f"class{' (background excluded)' if has_background else ''}")
+            where = f" in {texts_file['path']}" if texts_file else ""
+            raise ValueError(f"{len(texts)} LLM texts{where} for {len(names) - has_background} classes; give one "
+                             f"per class{' (background excluded)' if has_background else ''}")
         preset = preset or default_preset(has_background)
         cfg = load_preset(preset)
         kwargs = cfg.model.to_dict()
@@ -168,7 +187,7 @@ class Segmenter:
         segmenter = cls._build(preset, cfg, kwargs, weights, device, overrides)
         if texts is not None:  # built without texts first: the query embeddings are cached, so only texts are new
             segmenter.model.set_classes(names, list(texts), has_background)
-            segmenter.settings["llm_texts"] = "given"
+            segmenter.settings["llm_texts"] = texts_file or dict(source="given")
         return segmenter
 
     @property

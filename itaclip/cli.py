@@ -1,6 +1,7 @@
 """The ``itaclip`` command: segment your own images into the classes you name.
 
     itaclip segment photo.jpg holiday/ --classes "cat, dog, tv; monitor" --background "wall, floor, sky"
+    itaclip segment photo.jpg --preset voc21            # a data set's classes and texts, as eval.py runs it
 
 For each image it writes ``<stem>_mask.png`` (palette PNG of class indices),
 ``<stem>_overlay.png`` (the image tinted by class, with a legend) and
@@ -20,7 +21,7 @@ from typing import Any, NoReturn, Sequence
 
 from tqdm import tqdm
 
-from . import ITACLIPSegmentor, TextFileError, WeightsError
+from . import ITACLIPSegmentor, TextFileError, WeightsError, llm_texts
 from .api import ImageReadError, Segmentation, Segmenter, default_preset, load_preset, to_rgb
 from .atomic import atomic_write
 from .text import read_auxiliary_texts, read_class_names
@@ -58,10 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "synonyms (the format of configs/cls_*.txt)")
     seg.add_argument("--background", help='comma-separated names that together make class 0, '
                                           'e.g. "wall, floor, sky"; without it every pixel gets one of the classes')
-    seg.add_argument("--texts-file", type=Path, help='LLM texts: one "name >=text" line per class, in class '
-                                                    "order, background excluded")
+    seg.add_argument("--texts-file", help='LLM texts for your classes: one "name >=text" line per class, in '
+                                         "class order, background excluded; a path, or paper:FILE / ours:FILE "
+                                         "(e.g. ours:voc21_definitions.txt)")
     seg.add_argument("--preset", help="settings of configs/cfg_<preset>.py (default: voc21 with --background, "
-                                      "coco_stuff164k without)")
+                                      "coco_stuff164k without); without --classes, also its classes and texts")
+    seg.add_argument("--texts", choices=["paper", "ours", "none"],
+                     help="with --preset and no --classes: the paper's LLM texts (fetched once), this project's, "
+                          "or none (default: the preset's; the paper's for the paper's five data sets)")
     seg.add_argument("--weights", help="CLIP weights: an OpenAI name (ViT-B/16, ...) or a checkpoint path "
                                        "(default: $ITACLIP_CLIP_WEIGHTS, else ViT-B/16)")
     seg.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: $ITACLIP_DEVICE, else cuda if available)")
@@ -77,10 +82,18 @@ def split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def read_classes(args: argparse.Namespace) -> list[list[str]]:
-    """The classes of ``--classes`` or ``--classes-file`` (exactly one of them)."""
-    if (args.classes is None) == (args.classes_file is None):
-        raise UsageError("give the classes with --classes or --classes-file (one of them)")
+def read_classes(args: argparse.Namespace) -> list[list[str]] | None:
+    """The classes of ``--classes`` or ``--classes-file`` (at most one of them); None for a preset's own."""
+    if args.classes is not None and args.classes_file is not None:
+        raise UsageError("give the classes with --classes or --classes-file, not both")
+    if args.classes is None and args.classes_file is None:
+        if args.preset is None:
+            raise UsageError("give the classes with --classes or --classes-file, or name a data set's with "
+                             "--preset (e.g. --preset voc21)")
+        return None
+    if args.texts is not None:
+        raise UsageError("--texts chooses a preset's own texts; for your classes give --texts-file "
+                         "(e.g. --texts-file ours:voc21_definitions.txt)")
     if args.classes_file is not None:
         return [[name.strip() for name in names if name.strip()] for names in read_class_names(args.classes_file)]
     classes = [[name.strip() for name in item.split(";") if name.strip()] for item in split_list(args.classes)]
@@ -158,34 +171,55 @@ def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: s
 
 # ------------------------------------------------------------------------------------------ command
 
-def segment(args: argparse.Namespace) -> int:
-    """Build the model once, segment every image, report unreadable ones; the exit status."""
+def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segmenter:
+    """The model of a preset's classes, or of the classes given; all input checks before the weights."""
     classes = read_classes(args)
+    if classes is None:
+        for option in ("background", "texts_file"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option.replace('_', '-')} goes with your own classes; add --classes, or "
+                                 f"drop it to use the preset's")
+        cfg = load_preset_or_fail(args.preset)
+        if args.texts is not None:
+            try:
+                llm_texts.switch(cfg.model.get("auxiliary_text_path"), args.texts)
+            except ValueError as err:
+                raise UsageError(str(err)) from None
+        return Segmenter.from_preset(args.preset, weights=args.weights, device=args.device, texts=args.texts,
+                                     **overrides)
     background = split_list(args.background.replace(";", ",")) if args.background is not None else None
     if background is not None and not background:
         raise UsageError("--background names nothing; drop it or write e.g. --background \"wall, floor, sky\"")
     if len(classes) + (background is not None) > 256:
         raise UsageError(f"{len(classes) + (background is not None)} classes: a palette mask holds at most 256")
-    overrides = parse_overrides(args.overrides)
-    images = find_images(args.inputs)
-    texts = None
     if args.texts_file is not None:
-        texts = [text for _, text in read_auxiliary_texts(args.texts_file)]
+        texts = read_auxiliary_texts(llm_texts.resolve(args.texts_file))
         if len(texts) != len(classes):
             raise UsageError(f"--texts-file {args.texts_file} has {len(texts)} lines for {len(classes)} classes; "
                              "write one line per class, in class order, background excluded")
+    load_preset_or_fail(args.preset or default_preset(background is not None))
+    return Segmenter.from_classes(classes, background=background, texts=args.texts_file, weights=args.weights,
+                                  device=args.device, preset=args.preset, **overrides)
+
+
+def load_preset_or_fail(preset: str):
+    """The preset's config, or a usage error naming the presets."""
     try:
-        load_preset(args.preset or default_preset(background is not None))
+        return load_preset(preset)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    segmenter = Segmenter.from_classes(classes, background=background, texts=texts, weights=args.weights,
-                                       device=args.device, preset=args.preset, **overrides)
+
+
+def segment(args: argparse.Namespace) -> int:
+    """Build the model once, segment every image, report unreadable ones; the exit status."""
+    overrides = parse_overrides(args.overrides)
+    images = find_images(args.inputs)
+    segmenter = build_segmenter(args, overrides)
     try:  # after the model: a run that fails on its weights leaves no empty folder
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"--out {args.out}: cannot create the folder ({err.strerror or err})") from None
-    settings = dict(segmenter.settings, texts_file=str(args.texts_file) if args.texts_file else None,
-                    overrides=overrides)
+    settings = dict(segmenter.settings, overrides=overrides)
     failures = 0
     for image, stem in zip(tqdm(images, unit="image", disable=None if len(images) > 1 else True),
                            output_stems(images)):
@@ -217,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"itaclip segment: error: {err}", file=sys.stderr)
         return 2
     except (TextFileError, WeightsError) as err:  # itaclip's own errors already read as one line
+        if isinstance(err, llm_texts.PaperTextsUnavailable):  # how to do without, in this command's words
+            err.hint = "--texts ours" if args.texts_file is None else f"--texts-file ours:{err.name}"
         print(f"itaclip segment: error: {err}", file=sys.stderr)
         return 2
 

@@ -15,7 +15,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from . import pamr, reference
+from . import llm_texts, pamr, reference
 from .backbone import dense_features
 from .postprocess import postprocess
 from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, stitch, window_grid
@@ -40,7 +40,8 @@ class ITACLIPSegmentor(BaseSegmentor):
 
     Paper keys: ``model_name`` (OpenAI name or checkpoint path), ``name_path``
     (class-name file), ``dataset_name``, ``device``, ``img_engineering`` (five
-    views), ``auxiliary_text_path`` (LLM texts, ``name >=text``), ``attn_self``
+    views), ``auxiliary_text_path`` (LLM texts, ``name >=text``: a path, or
+    ``paper:<file>``/``ours:<file>``, see :mod:`itaclip.llm_texts`), ``attn_self``
     (self-self attention), ``def_coefficient`` (beta, weight of the LLM text),
     ``img_eng_coefficient`` (lambda, weight of views 1-3 against the flips),
     ``pamr_steps``/``pamr_stride``, ``logit_scale``, ``prob_thd``, ``area_thd``,
@@ -77,13 +78,15 @@ class ITACLIPSegmentor(BaseSegmentor):
             background = dataset_name in BACKGROUND_DATASETS
         if (name_path is None) == (classes is None):
             raise ValueError("give name_path (a class-name file) or classes (a list of class names), one of them")
+        # Texts first: a missing or unfetchable file fails before the weights are read.
+        aux_path = None if auxiliary_text_path is None else llm_texts.resolve(auxiliary_text_path)
+        if name_path is not None:
+            classes, aux = load_texts(name_path, aux_path, background)
+        else:
+            aux = None if aux_path is None else [t for _, t in read_auxiliary_texts(aux_path)]
         self.clip = load_clip(model_name, device, precision)
         self.data_preprocessor.to(device)
         self.dataset_name, self.beta = dataset_name, def_coefficient
-        if name_path is not None:
-            classes, aux = load_texts(name_path, auxiliary_text_path, background)
-        else:
-            aux = None if auxiliary_text_path is None else [t for _, t in read_auxiliary_texts(auxiliary_text_path)]
         self.set_classes(classes, aux, background)
         self.img_engineering, self.attn_self = img_engineering, attn_self
         self.lam = img_eng_coefficient

@@ -8,9 +8,7 @@ reads from the keys (heads = width // 64).
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
 import warnings
 from pathlib import Path
 
@@ -18,7 +16,8 @@ import open_clip
 import torch
 from open_clip.pretrained import get_pretrained_url
 
-from .atomic import atomic_write
+from . import fetch
+from .fetch import cache_dir  # noqa: F401  (where weights land; re-exported)
 
 # The paper's spelling (OpenAI's `clip.load`) -> open_clip's architecture name.
 OPENAI_NAMES = {
@@ -35,42 +34,21 @@ class WeightsError(RuntimeError):
     """CLIP weights could not be found, fetched or read (one-line message)."""
 
 
-def cache_dir() -> Path:
-    """Where downloaded weights live: ``$ITACLIP_CACHE``, else OpenAI's ``~/.cache/clip``."""
-    return Path(os.environ.get("ITACLIP_CACHE") or Path.home() / ".cache" / "clip")
-
-
 def default_precision(device: str | torch.device) -> str:
     """The paper's choice: fp16 on CUDA, fp32 elsewhere."""
     return "fp16" if torch.device(device).type == "cuda" else "fp32"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(url: str, folder: Path) -> Path:
-    """Fetch ``url`` into ``folder`` once, atomically, checking the SHA-256 in OpenAI's URL.
+    """Fetch ``url`` into ``folder`` once, checking the SHA-256 that OpenAI's URLs carry.
 
     OpenAI's URLs read ``.../<sha256>/<file>.pt``; a cached file whose digest
     matches is reused, a partial download never lands under the final name.
     """
-    target = folder / os.path.basename(url)
-    expected = url.rstrip("/").split("/")[-2]
-    if target.is_file() and _sha256(target) == expected:
-        return target
-    with atomic_write(target) as out, urllib.request.urlopen(url, timeout=60) as src:
-        digest = hashlib.sha256()
-        for block in iter(lambda: src.read(1 << 20), b""):
-            out.write(block)
-            digest.update(block)
-        if digest.hexdigest() != expected:
-            raise WeightsError(f"downloaded {url} but its SHA-256 is {digest.hexdigest()}, not {expected}")
-    return target
+    try:
+        return fetch.download(url, folder / os.path.basename(url), url.rstrip("/").split("/")[-2])
+    except fetch.FetchError as err:
+        raise WeightsError(str(err)) from None
 
 
 def resolve(model_name: str) -> Path:
@@ -85,9 +63,8 @@ def resolve(model_name: str) -> Path:
         except WeightsError:
             raise
         except Exception as err:  # network errors come in many types
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise WeightsError(
-                f"could not download CLIP {model_name} from {url} ({reason}); offline, fetch that "
+                f"could not download CLIP {model_name} from {url} ({fetch.reason(err)}); offline, fetch that "
                 f"file elsewhere and pass its path as model_name, or put it in {cache_dir()}"
             ) from None
     raise WeightsError(
@@ -119,9 +96,8 @@ def load_clip(model_name: str = "ViT-B/16", device: str | torch.device = "cpu",
                 warnings.simplefilter("ignore", FutureWarning)
                 model = open_clip.load_openai_model(str(path), precision=precision, device=device)
         except Exception as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise WeightsError(
-                f"{path} is not a readable OpenAI CLIP checkpoint ({type(err).__name__}: {reason}); "
+                f"{path} is not a readable OpenAI CLIP checkpoint ({type(err).__name__}: {fetch.reason(err)}); "
                 "pass a TorchScript archive or a state_dict with OpenAI's key names"
             ) from None
         model.requires_grad_(False)

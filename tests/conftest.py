@@ -1,6 +1,7 @@
-"""Shared fixtures: the golden files kept beside the checkout in ``../shared/golden``."""
+"""Shared fixtures: the golden files kept beside the checkout in ``../shared/golden``; a private cache."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,19 @@ def tiny_checkpoint(golden_dir: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"tiny CLIP checkpoint not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Path:
+    """Tests never read or write the user's cache (weights, paper texts, digests): one of their own.
+
+    Set in ``os.environ``, so the commands the tests start as subprocesses use it too.
+    """
+    folder = tmp_path_factory.mktemp("itaclip-cache")
+    old = os.environ.get("ITACLIP_CACHE")
+    os.environ["ITACLIP_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("ITACLIP_CACHE", None)
+    else:
+        os.environ["ITACLIP_CACHE"] = old

@@ -3,6 +3,7 @@
 CPU and offline, with the tiny random CLIP; small images and a coarse window
 stride (``FAST``) keep it short where a test is not about those settings.
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -54,6 +55,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def fast_options() -> list[str]:
     return [arg for key, value in FAST.items() for arg in ("--set", f"{key}={value}")]
 
@@ -93,7 +98,9 @@ def test_folder_with_unreadable_file(mixed_folder, tiny_checkpoint, tmp_path):
             assert c["share"] == pytest.approx((labels == c["index"]).mean())
         settings = summary["settings"]
         assert settings["preset"] == "voc21" and settings["background"] == ["wall", "floor", "sky"]
-        assert settings["weights"] == str(tiny_checkpoint) and settings["device"] == "cpu"
+        assert settings["weights"] == dict(model_name=str(tiny_checkpoint), path=str(tiny_checkpoint.resolve()),
+                                           sha256=sha256(tiny_checkpoint)) and settings["device"] == "cpu"
+        assert settings["llm_texts"] == dict(source="none", reference=None, path=None, sha256=None)
         assert (settings["slide_stride"], settings["pamr_steps"], settings["logit_scale"]) == (112, 2, 60)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{stem}{suffix}" for stem in ("good", "gray", "rgba") for suffix in ("_mask.png", "_overlay.png", ".json"))
@@ -115,12 +122,67 @@ def test_good_folder_exits_0_with_class_and_text_files(tmp_path, tiny_checkpoint
     assert [c["names"] for c in summary["classes"]] == [["cat", "kitty"], ["dog"]]
     settings = summary["settings"]
     assert settings["preset"] == "coco_stuff164k" and settings["background"] is None
-    assert settings["llm_texts"] == "given" and settings["prob_thd"] == 0.0 and settings["area_thd"] is None
+    assert settings["llm_texts"] == dict(source="file", reference=str(tmp_path / "texts.txt"),
+                                         path=str((tmp_path / "texts.txt").resolve()), sha256=hashlib.sha256(
+                                             (tmp_path / "texts.txt").read_bytes()).hexdigest())
+    assert settings["prob_thd"] == 0.0 and settings["area_thd"] is None
     assert np.asarray(Image.open(out / "one_mask.png")).max() < 2
     assert not [p for p in out.iterdir() if p.suffix == ".tmp" or p.name.startswith(".")]
     umask = os.umask(0o022)
     os.umask(umask)
     assert (out / "one.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+
+
+def test_preset_classes_and_texts(mixed_folder, tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """Without --classes, --preset segments into the data set's classes; --texts picks whose texts."""
+    monkeypatch.setenv("ITACLIP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ITACLIP_PAPER_TEXTS_URL", "http://127.0.0.1:9/offline")
+    common = [str(mixed_folder / "good.jpg"), "--preset", "voc21", "--weights", str(tiny_checkpoint),
+              "--device", "cpu", "--out", str(tmp_path / "out"), *fast_options()]
+    assert cli.main(["segment", *common]) == 2  # the paper's texts by default: not cached, no network
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "voc21_definitions.txt" in error[0] and error[0].endswith("--texts ours")
+    assert str(tmp_path / "cache" / "paper_texts" / "voc21_definitions.txt") in error[0]
+    assert not (tmp_path / "out").exists()
+
+    assert cli.main(["segment", *common, "--texts", "ours"]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "good.json").read_text())
+    assert len(summary["classes"]) == 21 and summary["classes"][1]["name"] == "aeroplane"
+    texts = summary["settings"]["llm_texts"]
+    assert texts["source"] == "ours" and texts["reference"] == "ours:voc21_definitions.txt"
+    assert texts["sha256"] == sha256(REPO / "llm_texts" / "voc21_definitions.txt")
+    assert summary["settings"]["weights"]["sha256"] == sha256(tiny_checkpoint)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--classes", "cat", "--texts", "ours"], "--texts chooses a preset's own texts; for your classes give "
+                                              "--texts-file"),
+    (["--preset", "voc21", "--background", "sky"], "--background goes with your own classes"),
+    (["--preset", "ade20k", "--texts", "paper"], "--texts paper: the paper published no texts for this config"),
+    (["--classes", "cat, dog", "--texts-file", "ours:nothing.txt"], "ours:nothing.txt: no such file in"),
+    (["--classes", "cat, dog", "--texts-file", "paper:voc21_definitions.txt"],
+     "--texts-file ours:voc21_definitions.txt"),  # offline: how to use ours, in this option's words
+    ([], "give the classes with --classes or --classes-file, or name a data set's with --preset"),
+])
+def test_text_and_preset_usage_errors(mixed_folder, tmp_path, monkeypatch, capsys, args, needle):
+    monkeypatch.setenv("ITACLIP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ITACLIP_PAPER_TEXTS_URL", "http://127.0.0.1:9/offline")
+    status = cli.main(["segment", str(mixed_folder / "good.jpg"), "--weights", "/nowhere/clip.pt", *args])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(error) == 1 and needle in error[0], error
+
+
+def test_texts_file_takes_a_reference(mixed_folder, tiny_checkpoint, tmp_path, capsys):
+    """--texts-file ours:FILE reads a shipped file and records where it came from."""
+    out = tmp_path / "out"
+    status = cli.main(["segment", str(mixed_folder / "good.jpg"), "--classes-file",
+                       str(REPO / "configs" / "cls_voc20.txt"), "--texts-file", "ours:voc21_definitions.txt",
+                       "--weights", str(tiny_checkpoint), "--device", "cpu", "--out", str(out), *fast_options()])
+    assert status == 0, capsys.readouterr().err
+    texts = json.loads((out / "good.json").read_text())["settings"]["llm_texts"]
+    assert texts == dict(source="ours", reference="ours:voc21_definitions.txt",
+                         path=str(REPO / "llm_texts" / "voc21_definitions.txt"),
+                         sha256=sha256(REPO / "llm_texts" / "voc21_definitions.txt"))
 
 
 def test_help(capsys):
@@ -236,7 +298,8 @@ def test_without_background_thresholds_are_off_unless_asked(tiny_checkpoint, mon
     monkeypatch.setenv("ITACLIP_DEVICE", "cpu")
     plain = api.Segmenter.from_classes(["cat", "dog"], preset="voc21")
     assert (plain.model.prob_thd, plain.model.area_thd, plain.model.background) == (0.0, None, False)
-    assert plain.settings["weights"] == str(tiny_checkpoint) and plain.settings["device"] == "cpu"
+    assert plain.settings["weights"]["path"] == str(tiny_checkpoint.resolve()) and plain.settings["device"] == "cpu"
+    assert plain.settings["weights"]["sha256"] == sha256(tiny_checkpoint) and plain.settings["llm_texts"]["source"] == "none"
     asked = api.Segmenter.from_classes(["cat", "dog"], preset="voc21", prob_thd=0.3)
     assert asked.model.prob_thd == 0.3
     with pytest.raises(ValueError, match="one per class"):

@@ -8,6 +8,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
 import itaclip  # noqa: F401  (registers the model and data sets)
+from itaclip import llm_texts
 from itaclip.segmentor import BACKGROUND_DATASETS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -39,7 +40,7 @@ def test_config_loads_and_matches_its_data_set(name):
     lines = Path(model.name_path).read_text().splitlines()
     classes = DATASETS.get(dataset.type).METAINFO["classes"]
     assert len(lines) == len(classes) == (PAPER[name][0] if name in PAPER else OURS[name])
-    assert Path(model.auxiliary_text_path).parent.name == "llm_texts"
+    assert model.auxiliary_text_path.startswith(("paper:", "ours:"))  # which ones: tests/test_paper_texts.py
     assert cfg.test_evaluator.type == "IoUMetric" and cfg.test_evaluator.ignore_index == 255
 
 
@@ -67,9 +68,11 @@ def test_class_files_are_the_papers(name, golden_dir):
 
 @pytest.mark.parametrize("name", ALL)
 def test_config_builds_its_segmentor(name, tiny_checkpoint):
-    """Each config's model builds with the tiny checkpoint, embedding its shipped LLM texts."""
+    """Each config's model builds with the tiny checkpoint, embedding this project's shipped LLM texts
+    (``--texts ours``: the paper's would need the network)."""
     cfg = Config.fromfile(str(CONFIGS / name))
-    assert Path(cfg.model.auxiliary_text_path).is_file()
+    cfg.model.auxiliary_text_path = llm_texts.switch(cfg.model.auxiliary_text_path, "ours")
+    assert llm_texts.resolve(cfg.model.auxiliary_text_path).is_file()
     cfg.model.update(model_name=str(tiny_checkpoint), device="cpu")
     init_default_scope("mmseg")
     model = MODELS.build(cfg.model)

@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 from mmengine.config import Config
 
+from itaclip import llm_texts
 from itaclip.segmentor import BACKGROUND_DATASETS
 from itaclip.text import TextFileError, load_texts
 
@@ -91,10 +92,11 @@ def _config_texts(config: Path) -> tuple[str, str, bool]:
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_every_config_has_valid_texts(config):
-    """The file a config names exists and lines up with its classes (fails, never skips, when absent)."""
+    """Our file for a config exists and lines up with its classes (fails, never skips, when absent)."""
     name_path, aux_path, background = _config_texts(config)
     assert aux_path, f"{config.name} sets no auxiliary_text_path"
-    classes, texts = load_texts(name_path, aux_path, background)
+    ours = llm_texts.resolve(llm_texts.switch(aux_path, "ours"))
+    classes, texts = load_texts(name_path, ours, background)
     assert len(texts) == len(classes) - background
 
 
@@ -281,10 +283,10 @@ def server(tmp_path):
 
 
 @pytest.fixture()
-def fetcher() -> ModuleType:
-    module = _script(FETCH)
-    assert len(module.SHA256) == 5 and module.COMMIT in module.BASE_URL
-    return module
+def fetcher(tmp_path, monkeypatch) -> ModuleType:
+    """The script, with the cache in tmp_path; it uses the package's pin table (the test swaps it)."""
+    monkeypatch.setenv("ITACLIP_CACHE", str(tmp_path / "cache"))
+    return _script(FETCH)
 
 
 def _serve(served: Path, fetcher: ModuleType, monkeypatch, contents: dict[str, bytes]) -> None:
@@ -293,7 +295,7 @@ def _serve(served: Path, fetcher: ModuleType, monkeypatch, contents: dict[str, b
     for name, data in contents.items():
         (served / name).write_bytes(data)
         digests[name] = hashlib.sha256(data).hexdigest()
-    monkeypatch.setattr(fetcher, "SHA256", digests)
+    monkeypatch.setattr(llm_texts, "PAPER_SHA256", digests)
 
 
 def test_fetch_verifies_and_skips_present_files(fetcher, server, tmp_path, monkeypatch, capsys):
@@ -319,7 +321,7 @@ def test_fetch_refuses_a_bad_digest(fetcher, server, tmp_path, monkeypatch, caps
     assert [p.name for p in out.iterdir()] == ["coco_object_synonyms.txt"]  # no bad file, no temp file
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and "voc21_definitions.txt" in errors[0] and f"{url}voc21_definitions.txt" in errors[0]
-    assert "sha256" in errors[0]
+    assert "SHA-256" in errors[0]
 
 
 def test_fetch_only_and_missing_file(fetcher, server, tmp_path, monkeypatch, capsys):
@@ -346,3 +348,15 @@ def test_help(script, options):
     result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, env=OFFLINE,
                             timeout=60)
     assert result.returncode == 0 and all(option in result.stdout for option in options)
+
+
+def test_fetch_fills_the_cache_that_runs_read(fetcher, server, monkeypatch):
+    """By default the script writes where a run looks, from $ITACLIP_PAPER_TEXTS_URL; a run then needs no network."""
+    url, served, requests = server
+    _serve(served, fetcher, monkeypatch, {"voc21_definitions.txt": b"aeroplane >=a plane\n"})
+    monkeypatch.setenv(llm_texts.URL_VARIABLE, url)
+    assert fetcher.main([]) == 0 and requests == ["/voc21_definitions.txt"]
+    monkeypatch.setenv(llm_texts.URL_VARIABLE, "http://127.0.0.1:9/nowhere")
+    path = llm_texts.resolve("paper:voc21_definitions.txt")
+    assert path == llm_texts.paper_cache() / "voc21_definitions.txt" and path.read_bytes() == b"aeroplane >=a plane\n"
+    assert requests == ["/voc21_definitions.txt"]
