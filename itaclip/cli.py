@@ -179,14 +179,13 @@ def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segm
             if getattr(args, option) is not None:
                 raise UsageError(f"--{option.replace('_', '-')} goes with your own classes; add --classes, or "
                                  f"drop it to use the preset's")
-        cfg = load_preset_or_fail(args.preset)
+        cfg, texts = load_preset_or_fail(args.preset), {}
         if args.texts is not None:
             try:
-                llm_texts.switch(cfg.model.get("auxiliary_text_path"), args.texts)
+                texts["auxiliary_text_path"] = llm_texts.switch(cfg.model.get("auxiliary_text_path"), args.texts)
             except ValueError as err:
                 raise UsageError(str(err)) from None
-        return Segmenter.from_preset(args.preset, weights=args.weights, device=args.device, texts=args.texts,
-                                     **overrides)
+        return Segmenter.from_preset(args.preset, weights=args.weights, device=args.device, **overrides, **texts)
     background = split_list(args.background.replace(";", ",")) if args.background is not None else None
     if background is not None and not background:
         raise UsageError("--background names nothing; drop it or write e.g. --background \"wall, floor, sky\"")

@@ -30,6 +30,8 @@ def _read_lines(path: str | Path, what: str, option: str) -> list[str]:
     if not path.is_file():
         raise TextFileError(f"{what} file {path} does not exist; set {option} to an existing file")
     lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and not lines[-1].strip():  # blank lines at the end of a file (an extra newline) mean nothing
+        lines.pop()
     if not lines:
         raise TextFileError(f"{what} file {path} is empty; it needs one line per class")
     for number, line in enumerate(lines, start=1):

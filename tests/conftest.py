@@ -1,7 +1,9 @@
 """Shared fixtures: the golden files kept beside the checkout in ``../shared/golden``; a private cache."""
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,52 @@ def private_cache(tmp_path_factory) -> Path:
         os.environ.pop("ITACLIP_CACHE", None)
     else:
         os.environ["ITACLIP_CACHE"] = old
+
+
+class LocalServer:
+    """Serves ``files`` (URL path -> bytes) on 127.0.0.1 and records every request path.
+
+    A path in ``cut`` announces its full length and sends only half: a
+    connection dropped mid-file.
+    """
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.cut: set[str] = set()
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2] if self.path in server.cut else body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Shut the server down (again: no-op); later requests are refused."""
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def local_server():
+    """A :class:`LocalServer` in a thread, shut down after the test."""
+    server = LocalServer()
+    yield server
+    server.stop()

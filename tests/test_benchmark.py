@@ -18,6 +18,7 @@ def test_benchmark_prints_json(tiny_checkpoint):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["precision"] == "fp32" and result["classes"] == 21 and result["config"] == "cfg_voc21.py"
+    assert result["llm_texts"] is True  # the config's texts, read offline (this project's)
     for path in ("batched", "sequential"):
         assert result[path]["images"] == 1
         assert result[path]["s_per_image"] > 0 and result[path]["peak_memory_mib"] > 0

@@ -7,9 +7,7 @@ the files it serves: the real files are not on this machine.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -28,42 +26,6 @@ def fake_paper_file(class_file: str, background: bool, tag: str = "paper") -> by
     return "".join(f"{line.split(', ')[0]} >={tag} text about {line.split(', ')[0]}\n" for line in lines).encode()
 
 
-class Server:
-    """Serves ``files`` (URL path -> bytes); paths in ``cut`` announce their full length and stop halfway."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.cut: set[str] = set()
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                data = server.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2] if self.path in server.cut else data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/texts"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("ITACLIP_CACHE", str(tmp_path / "cache"))
@@ -71,17 +33,17 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def mirror(cache, monkeypatch):
-    """A mirror of the paper's texts on 127.0.0.1 and a pin table for what it serves."""
-    server = Server()
+def mirror(cache, monkeypatch, local_server):
+    """A mirror of the paper's texts on 127.0.0.1 (``mirror.url``) and a pin table for what it serves."""
+    server = local_server
+    server.url = f"{server.base}/texts"
     contents = {NAME: fake_paper_file("cls_voc21.txt", True),
                 "cityscapes_synonyms.txt": fake_paper_file("cls_cityscapes.txt", False)}
     for name, data in contents.items():
         server.files[f"/texts/{name}"] = data
     monkeypatch.setattr(llm_texts, "PAPER_SHA256", {n: hashlib.sha256(d).hexdigest() for n, d in contents.items()})
     monkeypatch.setenv(llm_texts.URL_VARIABLE, server.url)
-    yield server
-    server.stop()
+    return server
 
 
 def closed_port_url() -> str:
@@ -270,7 +232,7 @@ def run_eval_pinned(tmp_path, env, pins, data_root, *args):
     return proc, record
 
 
-def test_eval_reads_the_papers_texts_and_records_what_produced_each_number(tmp_path, tiny_checkpoint):
+def test_eval_reads_the_papers_texts_and_records_what_produced_each_number(tmp_path, tiny_checkpoint, local_server):
     import shutil
     import subprocess
 
@@ -278,7 +240,8 @@ def test_eval_reads_the_papers_texts_and_records_what_produced_each_number(tmp_p
     from test_eval import write_voc
 
     names = write_voc(tmp_path / "VOC2012")
-    server = Server()
+    server = local_server
+    server.url = f"{server.base}/texts"
     data = fake_paper_file("cls_voc21.txt", True)
     server.files[f"/texts/{NAME}"] = data
     pins = {NAME: hashlib.sha256(data).hexdigest()}

@@ -19,9 +19,9 @@ def test_read_class_names(tmp_path):
 
 
 def test_read_auxiliary_texts(tmp_path):
-    """Only the part after the first '>=' is kept."""
+    """Only the part after the first '>=' is kept; blank lines at the very end are no lines."""
     path = tmp_path / "aux.txt"
-    path.write_text("cat >=a small pet\nroad >=street >= lane\n")
+    path.write_text("cat >=a small pet\nroad >=street >= lane\n\n \n")
     assert text.read_auxiliary_texts(path) == [("cat", "a small pet"), ("road", "street >= lane")]
 
 

@@ -3,10 +3,8 @@ and the download path, served offline by a local HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
 import hashlib
-import http.server
 import random
 import socket
-import threading
 import urllib.parse
 import urllib.request
 import warnings
@@ -192,43 +190,9 @@ def test_corrupt_file_is_a_one_line_error_naming_it(tmp_path):
 # --------------------------------------------------------------------------- downloads, offline
 
 
-class LocalServer:
-    """Serves ``files`` (URL path -> bytes) on 127.0.0.1 and records every request path."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-
 @pytest.fixture
-def server():
-    """A local HTTP server in a thread, shut down after the test."""
-    local = LocalServer()
-    thread = threading.Thread(target=local.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield local
-    local.httpd.shutdown()
-    local.httpd.server_close()
-    thread.join(timeout=10)
+def server(local_server):
+    return local_server
 
 
 def serve_as_vit_b_16(monkeypatch, url: str):
