@@ -27,8 +27,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True,
-                        help="config path, or a file name under configs/ (e.g. cfg_voc21.py or cfg_voc21)")
-    parser.add_argument("--work-dir", help="where logs and metrics.json go (default: work_dirs/<config name>)")
+                        help="config path, or a file name under configs/ (e.g. cfg_voc21.py, cfg_voc21 or "
+                             "sclip/cfg_voc21)")
+    parser.add_argument("--work-dir", help="where logs and metrics.json go (default: work_dirs/<config name>, "
+                                           "e.g. work_dirs/sclip/cfg_voc21)")
     parser.add_argument("--data-root", help="root folder of the test data set (see datasets/README.md)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config keys, e.g. model.model_name=/path/ViT-B-16.pt model.device=cpu")
@@ -53,8 +55,17 @@ def find_config(name: str) -> Path:
     for candidate in (Path(name), CONFIG_DIR / name, CONFIG_DIR / f"{name}.py"):
         if candidate.is_file():
             return candidate
-    known = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("cfg_*.py")))
+    known = ", ".join(sorted(p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_DIR.rglob("cfg_*.py")))
     sys.exit(f"eval.py: --config {name}: no such file here or in {CONFIG_DIR} (configs: {known})")
+
+
+def work_name(path: Path) -> str:
+    """``cfg_voc21`` for configs/cfg_voc21.py, ``sclip/cfg_voc21`` for configs/sclip/cfg_voc21.py: one
+    work dir per config, whichever method it runs."""
+    try:
+        return path.resolve().relative_to(CONFIG_DIR).with_suffix("").as_posix()
+    except ValueError:  # a config outside configs/
+        return path.stem
 
 
 def choose_device(cfg) -> str:
@@ -87,7 +98,7 @@ def build_config(args: argparse.Namespace):
         cfg.test_dataloader.dataset.data_root = args.data_root
     if not cfg.test_dataloader.dataset.get("data_root"):
         sys.exit("eval.py: no data root; pass --data-root PATH (see datasets/README.md for each data set's layout)")
-    cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / path.stem)
+    cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / work_name(path))
     cfg.launcher = args.launcher
     device = choose_device(cfg)
     if device == "cpu":
@@ -116,12 +127,13 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
     line before any slow work starts.
     """
     from itaclip import llm_texts, provenance
+    from itaclip.methods import weights_name
     from itaclip.weights import default_precision
 
     if args.texts:
         cfg.model.auxiliary_text_path = llm_texts.switch(cfg.model.get("auxiliary_text_path"), args.texts)
     texts = provenance.texts_record(cfg.model.get("auxiliary_text_path"))  # texts first: they fail fastest
-    weights = provenance.weights_record(cfg.model.get("model_name", "ViT-B/16"))
+    weights = provenance.weights_record(weights_name(cfg.model))
     precision = cfg.model.get("precision") or default_precision(cfg.model.device)
     return dict(config=dict(file=str(Path(cfg.filename).resolve()), merged=cfg.pretty_text),
                 weights=weights, llm_texts=texts, software=provenance.software_record(),

@@ -21,6 +21,7 @@ import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from . import llm_texts, provenance
@@ -39,14 +40,18 @@ SETTING_KEYS = ("logit_scale", "prob_thd", "area_thd", "def_coefficient", "img_e
 # ----------------------------------------------------------------------------------------- presets
 
 def presets() -> list[str]:
-    """Names of the presets, the ``configs/cfg_<name>.py`` files."""
-    return sorted(p.stem[len("cfg_"):] for p in CONFIG_DIR.glob("cfg_*.py"))
+    """Names of the presets: ``voc21`` for ``configs/cfg_voc21.py``, ``sclip/voc21`` for
+    ``configs/sclip/cfg_voc21.py`` (other methods and ablations live in subfolders)."""
+    names = (p.relative_to(CONFIG_DIR).with_name(p.stem[len("cfg_"):]) for p in CONFIG_DIR.rglob("cfg_*.py"))
+    return sorted(name.as_posix() for name in names)
 
 
 def find_config(name: str) -> Path | None:
     """A config file: ``name`` as a path, else ``configs/<name>``, ``configs/<name>.py`` or the
-    preset ``configs/cfg_<name>.py``; None when there is none."""
-    for candidate in (Path(name), CONFIG_DIR / name, CONFIG_DIR / f"{name}.py", CONFIG_DIR / f"cfg_{name}.py"):
+    preset ``configs/[<folder>/]cfg_<name>.py``; None when there is none."""
+    preset = Path(name)
+    for candidate in (preset, CONFIG_DIR / name, CONFIG_DIR / f"{name}.py",
+                      CONFIG_DIR / preset.parent / f"cfg_{preset.name}.py"):
         if candidate.is_file():
             return candidate
     return None
@@ -111,7 +116,7 @@ class Segmenter:
     @classmethod
     def _build(cls, preset: str, cfg: Config, kwargs: dict[str, Any], weights: str | None, device: str | None,
                extra: dict[str, Any]) -> "Segmenter":
-        kwargs.pop("type", None)
+        method = kwargs.pop("type", "ITACLIPSegmentor")  # ITACLIP or another method's adapter (itaclip.methods)
         kwargs.update(model_name=weights or default_weights(), device=device or default_device())
         kwargs.update(extra)
         try:  # the texts first (fetched on first use): a missing one fails before the weights are read
@@ -119,9 +124,9 @@ class Segmenter:
         except llm_texts.PaperTextsUnavailable as err:
             err.hint = "texts='ours' (or texts='none')"
             raise
-        model = ITACLIPSegmentor(**kwargs)
+        model = MODELS.get(method)(**kwargs)
         scale, keep_ratio = resize_step(cfg)
-        settings = dict(preset=preset, weights=provenance.weights_record(kwargs["model_name"]),
+        settings = dict(preset=preset, method=method, weights=provenance.weights_record(kwargs["model_name"]),
                         device=str(kwargs["device"]), background=model.class_names[0] if model.background else None)
         settings.update({key: kwargs[key] for key in SETTING_KEYS if key in kwargs})
         settings.update(precision=kwargs.get("precision") or default_precision(kwargs["device"]),

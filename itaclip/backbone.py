@@ -1,25 +1,60 @@
-"""ITACLIP's architectural changes to the CLIP vision tower (paper section 2).
+"""The last vision block, as a small recipe: where ITACLIP and the other training-free methods differ.
 
-Blocks 1..L-1 run unchanged (written out here so that the q and k of blocks
-7, 8 and 10, 1-based, are kept from the same projection of ``ln_1(x)``). The last block mixes its own map
-with the mean of those maps, ``A = 0.5*A_L + 0.5*mean(A_7, A_8, A_10)``, applies
-it to its own values, and skips its feed-forward part. A map is
-``softmax(q q^T s) + softmax(k k^T s)`` (self-self attention, ``attn_self``)
-or the usual ``softmax(q k^T s)``; ``s = head_dim ** -0.5``.
+Blocks 1..L-1 of CLIP's vision tower run unchanged (written out here so that
+the q and k of chosen blocks are kept from the same projection of
+``ln_1(x)``). The last block is described by a :class:`LastBlock`:
 
-Since ``A v`` is linear in ``A``, :func:`dense_features` never builds a map:
+* ``attention``: the kernel of its attention map, per head, with
+  ``s = head_dim ** -0.5``: ``"qk"`` ``softmax(q k^T s)`` (CLIP's own),
+  ``"qq"`` ``softmax(q q^T s)`` (ClearCLIP), ``"kk"``, ``"qq+kk"``
+  ``softmax(q q^T s) + softmax(k k^T s)`` (ITACLIP's self-self attention,
+  SCLIP's CSA; rows sum to 2), ``"kk+gaussian"`` ``softmax(k k^T s + G)``
+  (NACLIP: ``G`` a Gaussian neighbourhood bias), ``"gaussian"``
+  ``softmax(s' G)`` (NACLIP's neighbourhood only), ``"identity"`` (MaskCLIP:
+  every token keeps its own value);
+* ``fuse_blocks``/``fuse_weight``: the maps of these (1-based) blocks, made
+  with the same kernel from their own q and k, are averaged and mixed in,
+  ``A = (1-w) A_L + w mean(A_fused)`` (ITACLIP: blocks 7, 8, 10, ``w = 0.5``);
+* ``residual``: ``x + out_proj(A v)`` or ``out_proj(A v)`` alone;
+* ``ffn``: whether the block's feed-forward half (``ln_2``, MLP, residual) runs.
+
+``A v`` is linear in ``A``, so :func:`dense_features` never builds a map:
 each term is one ``scaled_dot_product_attention`` call (the fused form).
 :func:`attention_map` keeps the literal map form for checks.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-FUSED_BLOCKS = (7, 8, 10)  # 1-based blocks whose maps join the last block's (ViT-B/16)
+ATTENTIONS = ("qk", "qq", "kk", "qq+kk", "kk+gaussian", "gaussian", "identity")
+
+
+@dataclass(frozen=True)
+class LastBlock:
+    """What the last vision block computes; the defaults are ITACLIP's (paper section 2)."""
+
+    attention: str = "qq+kk"
+    residual: bool = True
+    ffn: bool = False
+    fuse_blocks: tuple[int, ...] = (7, 8, 10)
+    fuse_weight: float = 0.5
+    gaussian_std: float = 5.0
+
+    def __post_init__(self):
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"last_block attention {self.attention!r} is not one of {', '.join(ATTENTIONS)}")
+        if "gaussian" in self.attention and not self.gaussian_std > 0:
+            raise ValueError(f"last_block gaussian_std must be > 0 for attention {self.attention!r}")
+        object.__setattr__(self, "fuse_blocks", tuple(int(b) for b in self.fuse_blocks))
+
+
+ITACLIP = LastBlock()
+FUSED_BLOCKS = ITACLIP.fuse_blocks  # 1-based blocks whose maps join the last block's (ViT-B/16)
 
 
 def positional_embedding(visual: nn.Module, grid_h: int, grid_w: int) -> Tensor:
@@ -49,48 +84,91 @@ def qkv(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return packed[0], packed[1], packed[2]
 
 
-def attention_map(q: Tensor, k: Tensor, attn_self: bool = True) -> Tensor:
-    """The literal map of section 2, (B, heads, T, T); rows sum to 2 for self-self."""
+def neighbourhood_bias(grid_h: int, grid_w: int, std: float, device=None, dtype=torch.float32) -> Tensor:
+    """NACLIP's Gaussian bias ``G`` over the class token and a ``grid_h x grid_w`` patch grid, (T, T).
+
+    ``G[i, j] = exp(-(dr^2 + dc^2) / (2 std^2))`` between patches (built, like
+    the authors', from fp32 linspaces); the class token's row and column are 0.
+    """
+    c = 1.0 / (std * math.sqrt(2.0))
+    t = torch.linspace(-(grid_h - 1) * c, (grid_h - 1) * c, 2 * grid_h - 1, device=device)
+    u = torch.linspace(-(grid_w - 1) * c, (grid_w - 1) * c, 2 * grid_w - 1, device=device)
+    window = torch.exp(-(t[:, None] ** 2 + u[None, :] ** 2))  # (2h-1, 2w-1), centred
+    rows = torch.arange(grid_h, device=device).repeat_interleave(grid_w)
+    cols = torch.arange(grid_w, device=device).repeat(grid_h)
+    patches = window[rows[:, None] - rows[None, :] + grid_h - 1, cols[:, None] - cols[None, :] + grid_w - 1]
+    return F.pad(patches, (1, 0, 1, 0)).to(dtype)
+
+
+def _neighbour_scale(q: Tensor, k: Tensor) -> Tensor:
+    """NACLIP's scale for ``"gaussian"``: ``s * mean_heads(mean_i |q_i| * mean_j |k_j|)``, per image, (B,1,1,1)."""
     scale = q.shape[-1] ** -0.5
-    if attn_self:
-        return (q @ q.transpose(-2, -1) * scale).softmax(-1) + (k @ k.transpose(-2, -1) * scale).softmax(-1)
-    return (q @ k.transpose(-2, -1) * scale).softmax(-1)
+    return scale * (q.norm(dim=-1).mean(-1) * k.norm(dim=-1).mean(-1)).mean(-1)[:, None, None, None]
 
 
-def _apply(q: Tensor, k: Tensor, v: Tensor, attn_self: bool) -> Tensor:
-    """``attention_map(q, k) @ v`` without the map."""
+def attention_map(q: Tensor, k: Tensor, attention: str = "qq+kk", bias: Tensor | None = None) -> Tensor:
+    """The literal map of a kernel, (B, heads, T, T) (``bias``: the Gaussian ``G`` where one is used)."""
+    scale = q.shape[-1] ** -0.5
+    if attention == "qk":
+        return (q @ k.transpose(-2, -1) * scale).softmax(-1)
+    if attention == "qq":
+        return (q @ q.transpose(-2, -1) * scale).softmax(-1)
+    if attention == "kk":
+        return (k @ k.transpose(-2, -1) * scale).softmax(-1)
+    if attention == "qq+kk":
+        return attention_map(q, k, "qq") + attention_map(q, k, "kk")
+    if attention == "kk+gaussian":
+        return (k @ k.transpose(-2, -1) * scale + bias).softmax(-1)
+    if attention == "gaussian":
+        return (_neighbour_scale(q, k) * bias).softmax(-1).expand(-1, q.shape[1], -1, -1)
+    if attention == "identity":
+        return torch.eye(q.shape[-2], dtype=q.dtype, device=q.device).expand(*q.shape[:2], -1, -1)
+    raise ValueError(f"unknown attention {attention!r}")
+
+
+def apply_attention(q: Tensor, k: Tensor, v: Tensor, attention: str = "qq+kk", bias: Tensor | None = None) -> Tensor:
+    """``attention_map(q, k, attention, bias) @ v`` without the map: scaled-dot-product calls."""
     sdpa = F.scaled_dot_product_attention
-    if attn_self:
+    if attention == "qk":
+        return sdpa(q, k, v)
+    if attention == "qq":
+        return sdpa(q, q, v)
+    if attention == "kk":
+        return sdpa(k, k, v)
+    if attention == "qq+kk":
         return sdpa(q, q, v) + sdpa(k, k, v)
-    return sdpa(q, k, v)
+    if attention == "kk+gaussian":
+        return sdpa(k, k, v, attn_mask=bias.to(k.dtype))
+    if attention == "gaussian":  # a zero query: the scores are the mask alone
+        return sdpa(torch.zeros_like(q), k, v, attn_mask=(_neighbour_scale(q, k) * bias).to(q.dtype))
+    if attention == "identity":
+        return v
+    raise ValueError(f"unknown attention {attention!r}")
 
 
-def fused_attention(last: tuple[Tensor, Tensor, Tensor], kept: list[tuple[Tensor, Tensor]],
-                    attn_self: bool = True) -> Tensor:
-    """``(0.5*A_last + 0.5*mean(A_kept)) @ v_last`` by scaled-dot-product calls."""
+def mixed_attention(last: tuple[Tensor, Tensor, Tensor], kept: list[tuple[Tensor, Tensor]],
+                    recipe: LastBlock = ITACLIP, bias: Tensor | None = None, fused: bool = True) -> Tensor:
+    """``((1-w) A_last + w mean(A_kept)) @ v_last`` (just ``A_last @ v_last`` when nothing is kept).
+
+    ``fused=False`` builds the maps (the literal form, for checks).
+    """
     q, k, v = last
-    out = 0.5 * _apply(q, k, v, attn_self)
-    if kept:
-        weight = 0.5 / len(kept)
-        for q_l, k_l in kept:
-            out = out + weight * _apply(q_l, k_l, v, attn_self)
+
+    def term(q_: Tensor, k_: Tensor) -> Tensor:
+        if fused:
+            return apply_attention(q_, k_, v, recipe.attention, bias)
+        return attention_map(q_, k_, recipe.attention, bias) @ v
+
+    if not kept:
+        return term(q, k)
+    out = (1 - recipe.fuse_weight) * term(q, k)
+    for q_l, k_l in kept:
+        out = out + (recipe.fuse_weight / len(kept)) * term(q_l, k_l)
     return out
 
 
-def map_attention(last: tuple[Tensor, Tensor, Tensor], kept: list[tuple[Tensor, Tensor]],
-                  attn_self: bool = True) -> Tensor:
-    """The same as :func:`fused_attention`, through explicit maps (section 2 verbatim)."""
-    q, k, v = last
-    attn = attention_map(q, k, attn_self)
-    if kept:
-        others = torch.stack([attention_map(q_l, k_l, attn_self) for q_l, k_l in kept]).mean(0)
-        attn = 0.5 * attn + 0.5 * others
-    return attn @ v
-
-
-def dense_features(visual: nn.Module, images: Tensor, attn_self: bool = True,
-                   fused: bool = True, fuse_blocks: tuple[int, ...] = FUSED_BLOCKS) -> Tensor:
-    """ITACLIP's vision forward: ``ln_post(x) @ proj`` for all tokens, (B, 1 + h*w, E).
+def dense_features(visual: nn.Module, images: Tensor, recipe: LastBlock = ITACLIP, fused: bool = True) -> Tensor:
+    """CLIP's vision forward with ``recipe``'s last block: ``ln_post(x) @ proj`` for all tokens, (B, 1 + h*w, E).
 
     ``images`` is (B, 3, H, W), already normalised; the patch grid is
     ``(H // patch, W // patch)``. ``fused=False`` uses explicit maps.
@@ -107,15 +185,19 @@ def dense_features(visual: nn.Module, images: Tensor, attn_self: bool = True,
     kept = []
     for index, block in enumerate(blocks, start=1):
         q, k, v = qkv(block, x)
-        if index in fuse_blocks:
+        if index in recipe.fuse_blocks:
             kept.append((q, k))
         x = x + block.attn.out_proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(x.shape))
         x = x + block.mlp(block.ln_2(x))
 
-    combine = fused_attention if fused else map_attention
-    out = combine(qkv(last_block, x), kept, attn_self)  # (B, heads, T, hd)
-    out = out.transpose(1, 2).reshape(b, -1, width)
-    x = x + last_block.attn.out_proj(out)
+    bias = None
+    if "gaussian" in recipe.attention:
+        bias = neighbourhood_bias(grid_h, grid_w, recipe.gaussian_std, x.device)
+    out = mixed_attention(qkv(last_block, x), kept, recipe, bias, fused)  # (B, heads, T, hd)
+    out = last_block.attn.out_proj(out.transpose(1, 2).reshape(b, -1, width))
+    x = x + out if recipe.residual else out
+    if recipe.ffn:
+        x = x + last_block.mlp(last_block.ln_2(x))
     return visual.ln_post(x) @ visual.proj
 
 

@@ -52,7 +52,16 @@ def close(labels: Tensor) -> Tensor:
 
 
 def postprocess(logits: Tensor, query_idx: Tensor, num_classes: int, logit_scale: float,
-                prob_thd: float = 0.0, area_thd: float | None = None) -> tuple[Tensor, Tensor]:
-    """(Q, H, W) logits -> ``(seg_logits (C, H, W), pred_sem_seg (1, H, W))`` as the segmentor stores them."""
+                prob_thd: float = 0.0, area_thd: float | None = None, closing: bool = True,
+                renormalise: bool = False) -> tuple[Tensor, Tensor]:
+    """(Q, H, W) logits -> ``(seg_logits (C, H, W), pred_sem_seg (1, H, W))`` as the segmentor stores them.
+
+    ``closing`` is step 5 (ITACLIP's; without it the labels stay int64);
+    ``renormalise`` divides the stored probabilities by their sum per pixel
+    after the labels are taken (NACLIP's).
+    """
     probs = drop_small_classes(class_probabilities(logits, query_idx, num_classes, logit_scale), area_thd)
-    return probs, close(label_map(probs, prob_thd))[None]
+    labels = label_map(probs, prob_thd)
+    if renormalise:
+        probs = probs / probs.sum(0, keepdim=True)
+    return probs, (close(labels) if closing else labels)[None]

@@ -15,13 +15,13 @@ from torch import Tensor
 
 from .backbone import dense_features, patch_grid
 from .pamr import NEIGHBOURS
-from .slide import window_grid
+from .slide import pad_to_multiple, window_grid
 from .views import blur, grayscale
 
 
 def _view_logits(model, view: Tensor, size) -> Tensor:
     """Logits of one view (1, 3, h, w), upsampled to ``size``."""
-    feats = F.normalize(dense_features(model.visual, view, model.attn_self, fused=False).float(), dim=-1)
+    feats = F.normalize(dense_features(model.visual, view, model.recipe, fused=False).float(), dim=-1)
     return _upsample(model, feats, view, size)
 
 
@@ -36,7 +36,7 @@ def crop_logits(model, crop: Tensor, size=None) -> Tensor:
     size = size or crop.shape[-2:]
     if not model.img_engineering:
         return _view_logits(model, crop, size)
-    feats = [F.normalize(dense_features(model.visual, v, model.attn_self, fused=False).float(), dim=-1)
+    feats = [F.normalize(dense_features(model.visual, v, model.recipe, fused=False).float(), dim=-1)
              for v in (crop, grayscale(crop), blur(crop))]
     first = _upsample(model, torch.stack(feats).mean(0), crop, size)
     flipped = [_view_logits(model, crop.flip(d), size).flip(d) for d in (-2, -1)]
@@ -72,17 +72,36 @@ def pamr_conv(image: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
 def query_logits(model, image: Tensor, ori_shape) -> Tensor:
     """The paper's ``forward_slide`` (or whole-image pass) for one image (3, H, W)."""
     image = image.to(model.query_features.device)[None]
-    if model.slide_crop <= 0:  # the whole image is one crop (all its views), upsampled to ori_shape, no PAMR
-        return crop_logits(model, image, ori_shape)[0]
-    height, width = image.shape[-2:]
-    canvas = image.new_zeros(1, model.query_features.shape[0], height, width, dtype=torch.float32)
-    count = image.new_zeros(1, 1, height, width, dtype=torch.float32)
-    for w in window_grid(height, width, model.slide_crop, model.slide_stride):
-        logits = crop_logits(model, image[..., w.y1:w.y2, w.x1:w.x2])
-        canvas += F.pad(logits, (w.x1, width - w.x2, w.y1, height - w.y2))  # a full-size copy per window
-        count[..., w.y1:w.y2, w.x1:w.x2] += 1
-    logits = F.interpolate(canvas / count, size=ori_shape, mode="bilinear", align_corners=False)
+    if model.slide_crop <= 0:  # the whole image is one crop (all its views), upsampled to ori_shape
+        if model.whole_image_via_input:
+            logits = crop_logits(model, image)
+            logits = F.interpolate(logits, size=ori_shape, mode="bilinear", align_corners=False)
+        else:
+            logits = crop_logits(model, image, ori_shape)
+        if not model.whole_image_pamr:
+            return logits[0]
+    else:
+        logits = _slide(model, image, ori_shape)
     if model.pamr_steps > 0:
         guide = F.interpolate(image.float(), size=ori_shape, mode="bilinear", align_corners=False)
         logits = pamr_conv(guide, logits, model.pamr_steps, model.pamr_stride)
     return logits[0]
+
+
+def _slide(model, image: Tensor, ori_shape) -> Tensor:
+    """Window by window onto a full-size canvas, divided by the coverage, upsampled to ``ori_shape``."""
+    height, width = image.shape[-2:]
+    canvas = image.new_zeros(1, model.query_features.shape[0], height, width, dtype=torch.float32)
+    count = image.new_zeros(1, 1, height, width, dtype=torch.float32)
+    for w in window_grid(height, width, model.slide_crop, model.slide_stride):
+        crop = image[..., w.y1:w.y2, w.x1:w.x2]
+        if model.window_padding:  # pad to whole patches, take the window's part of the padded logits
+            (top, bottom), (left, right) = (pad_to_multiple(n, p) for n, p in
+                                            zip(crop.shape[-2:], model.visual.conv1.kernel_size))
+            logits = crop_logits(model, F.pad(crop, (left, right, top, bottom)))
+            logits = logits[..., top:top + crop.shape[-2], left:left + crop.shape[-1]]
+        else:
+            logits = crop_logits(model, crop)
+        canvas += F.pad(logits, (w.x1, width - w.x2, w.y1, height - w.y2))  # a full-size copy per window
+        count[..., w.y1:w.y2, w.x1:w.x2] += 1
+    return F.interpolate(canvas / count, size=ori_shape, mode="bilinear", align_corners=False)

@@ -16,10 +16,11 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from . import llm_texts, pamr, reference
-from .backbone import dense_features
+from .backbone import LastBlock, dense_features
 from .postprocess import postprocess
-from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, stitch, window_grid
-from .text import load_texts, query_embeddings, read_auxiliary_texts
+from .slide import (batched, coverage, crop_windows, images_per_pass, pad_to_multiple, patch_logits, stitch,
+                    window_grid)
+from .text import NAME_SEPARATOR, load_texts, query_embeddings, read_auxiliary_texts
 from .views import NUM_VIEWS, combine_views, make_views
 from .weights import load_clip
 
@@ -60,6 +61,18 @@ class ITACLIPSegmentor(BaseSegmentor):
     dilated convolutions, the paper's order; for benchmarks and checks) and
     ``compile`` (``torch.compile`` the vision forward: a compilation per
     window size first; ``scripts/benchmark.py --compile`` tells if it pays).
+
+    Where other methods differ (their adapters in :mod:`itaclip.methods` set
+    these; ITACLIP's values are the defaults): ``last_block`` (a dict of
+    :class:`~itaclip.backbone.LastBlock` fields over ITACLIP's recipe, e.g.
+    ``dict(fuse_blocks=())``), ``closing`` (the 3x3 morphological closing of
+    the label map), ``renormalise`` (stored class probabilities divided by
+    their sum, NACLIP), ``window_padding`` (each window zero-padded to whole
+    patches, centred, ClearCLIP), ``whole_image_via_input`` (whole-image
+    logits resized to the input size before ``ori_shape``, NACLIP) and
+    ``whole_image_pamr`` (PAMR on the whole-image path too, NACLIP) and
+    ``name_separator`` (between the names of a class line: ``", "``, or
+    ClearCLIP's bare ``","``).
     """
 
     def __init__(self, name_path: str | None = None, model_name: str = "ViT-B/16", dataset_name: str | None = None,
@@ -71,17 +84,21 @@ class ITACLIPSegmentor(BaseSegmentor):
                  slide_crop: int = 224, width_chunk_size: int | None = None,
                  background: bool | None = None, precision: str | None = None,
                  memory_budget_mb: int | None = None, sequential: bool = False,
-                 classes: list[str | list[str]] | None = None, compile: bool = False):
+                 classes: list[str | list[str]] | None = None, compile: bool = False,
+                 last_block: dict | None = None, closing: bool = True, renormalise: bool = False,
+                 window_padding: bool = False, whole_image_via_input: bool = False,
+                 whole_image_pamr: bool = False, name_separator: str = NAME_SEPARATOR):
         super().__init__(data_preprocessor=SegDataPreProcessor(**DATA_PREPROCESSOR))
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if background is None:
             background = dataset_name in BACKGROUND_DATASETS
         if (name_path is None) == (classes is None):
             raise ValueError("give name_path (a class-name file) or classes (a list of class names), one of them")
+        self.recipe = LastBlock(**{"attention": "qq+kk" if attn_self else "qk", **(last_block or {})})
         # Texts first: a missing or unfetchable file fails before the weights are read.
         aux_path = None if auxiliary_text_path is None else llm_texts.resolve(auxiliary_text_path)
         if name_path is not None:
-            classes, aux = load_texts(name_path, aux_path, background)
+            classes, aux = load_texts(name_path, aux_path, background, name_separator)
         else:
             aux = None if aux_path is None else [t for _, t in read_auxiliary_texts(aux_path)]
         self.clip = load_clip(model_name, device, precision)
@@ -95,6 +112,8 @@ class ITACLIPSegmentor(BaseSegmentor):
         self.slide_stride, self.slide_crop = slide_stride, slide_crop
         self.width_chunk_size = width_chunk_size
         self.memory_budget_mb, self.sequential = memory_budget_mb, sequential
+        self.closing, self.renormalise, self.window_padding = closing, renormalise, window_padding
+        self.whole_image_via_input, self.whole_image_pamr = whole_image_via_input, whole_image_pamr
         self.encoder = torch.compile(dense_features, dynamic=False) if compile else dense_features
 
     def set_classes(self, classes: list[str | list[str]], auxiliary_texts: list[str] | None = None,
@@ -134,8 +153,13 @@ class ITACLIPSegmentor(BaseSegmentor):
         """Sliding-window logits at input size, (Q, H, W), all windows x views batched."""
         height, width = image.shape[-2:]
         windows = window_grid(height, width, self.slide_crop, self.slide_stride)
-        grid = self._crop_grids(crop_windows(image, windows))
-        return stitch(grid, windows, height, width) / coverage(windows, height, width, grid.device)
+        crops, padding = crop_windows(image, windows), ((0, 0), (0, 0))
+        if self.window_padding:
+            patch_h, patch_w = self.visual.conv1.kernel_size
+            padding = (pad_to_multiple(crops.shape[-2], patch_h), pad_to_multiple(crops.shape[-1], patch_w))
+            crops = F.pad(crops, (*padding[1], *padding[0]))
+        grid = self._crop_grids(crops)
+        return stitch(grid, windows, height, width, padding) / coverage(windows, height, width, grid.device)
 
     def _crop_grids(self, crops: Tensor) -> Tensor:
         """Section 4 for equal-sized crops (N, 3, h, w): view-mixed patch-grid logits, (N, Q, gh, gw).
@@ -145,7 +169,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         per_pass = images_per_pass(self.visual, *crops.shape[-2:], self._budget())
 
         def run(batch: Tensor) -> Tensor:
-            return patch_logits(self.visual, batch, self.query_features, self.attn_self, self.encoder)
+            return patch_logits(self.visual, batch, self.query_features, self.recipe, self.encoder)
 
         if not self.img_engineering:
             return batched(run, crops, per_pass)
@@ -158,10 +182,15 @@ class ITACLIPSegmentor(BaseSegmentor):
             return reference.query_logits(self, image, ori_shape)
         image = image.to(self.query_features.device)
         if self.slide_crop <= 0:  # the whole image is one crop, upsampled straight to ori_shape, no PAMR
-            grid = self._crop_grids(image[None])
-            return F.interpolate(grid, size=ori_shape, mode="bilinear", align_corners=False)[0]
-        logits = F.interpolate(self._window_logits(image)[None], size=ori_shape, mode="bilinear",
-                               align_corners=False)
+            logits = self._crop_grids(image[None])
+            if self.whole_image_via_input:
+                logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+            logits = F.interpolate(logits, size=ori_shape, mode="bilinear", align_corners=False)
+            if not self.whole_image_pamr:
+                return logits[0]
+        else:
+            logits = F.interpolate(self._window_logits(image)[None], size=ori_shape, mode="bilinear",
+                                   align_corners=False)
         if self.pamr_steps > 0:
             guide = F.interpolate(image[None].float(), size=ori_shape, mode="bilinear", align_corners=False)
             logits = pamr.refine(guide, logits, self.pamr_steps, self.pamr_stride, self._pamr_chunk(ori_shape))
@@ -179,7 +208,7 @@ class ITACLIPSegmentor(BaseSegmentor):
             ori_shape = tuple(meta.get("ori_shape", (img_h, img_w))[:2])
             logits = self.query_logits(image[:, :img_h, :img_w], ori_shape)
             probs, labels = postprocess(logits, self.query_idx, self.num_classes, self.logit_scale,
-                                        self.prob_thd, self.area_thd)
+                                        self.prob_thd, self.area_thd, self.closing, self.renormalise)
             sample.set_data(dict(seg_logits=PixelData(data=probs), pred_sem_seg=PixelData(data=labels)))
         return data_samples
 
@@ -188,8 +217,8 @@ class ITACLIPSegmentor(BaseSegmentor):
         return torch.stack([self.predict(image[None])[0].seg_logits.data for image in inputs])
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
-        """ITACLIP's dense CLIP features of whole images, (B, 1 + h*w, E)."""
-        return dense_features(self.visual, inputs.to(self.query_features.device), self.attn_self)
+        """The recipe's dense CLIP features of whole images, (B, 1 + h*w, E)."""
+        return dense_features(self.visual, inputs.to(self.query_features.device), self.recipe)
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
         return self.encode_decode(inputs, data_samples)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .backbone import dense_features, patch_grid
+from .backbone import ITACLIP, LastBlock, dense_features, patch_grid
 
 
 class Window(NamedTuple):
@@ -86,22 +86,35 @@ def bilinear_matrix(out_size: int, in_size: int, device=None) -> Tensor:
     return matrix
 
 
-def _placement(starts: list[int], size: int, grid: int, total: int, device=None) -> Tensor:
-    """(total, len(starts)*grid): each window's bilinear map placed at its offset along one axis."""
-    resize = bilinear_matrix(size, grid, device)
+def pad_to_multiple(size: int, multiple: int) -> tuple[int, int]:
+    """``(before, after)`` padding that makes ``size`` a multiple of ``multiple``, split as evenly as
+    possible (the smaller half before): how ClearCLIP pads a window to whole patches."""
+    extra = -size % multiple
+    return extra // 2, extra - extra // 2
+
+
+def _placement(starts: list[int], size: int, grid: int, total: int, device=None,
+               padding: tuple[int, int] = (0, 0)) -> Tensor:
+    """(total, len(starts)*grid): each window's bilinear map placed at its offset along one axis.
+
+    A window padded by ``padding`` (before, after) had its grid resized to the
+    padded size; only the window's own rows of that map are kept.
+    """
+    before, after = padding
+    resize = bilinear_matrix(size + before + after, grid, device)[before:before + size]
     out = torch.zeros(total, len(starts) * grid, device=device)
     for i, start in enumerate(starts):
         out[start:start + size, i * grid:(i + 1) * grid] = resize
     return out
 
 
-def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor, attn_self: bool = True,
+def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor, recipe: LastBlock = ITACLIP,
                  encoder=dense_features) -> Tensor:
     """Cosine logits of every patch against every query, (B, Q, grid_h, grid_w), fp32.
 
     ``encoder`` is :func:`dense_features` or a compiled version of it.
     """
-    feats = encoder(visual, images, attn_self=attn_self)[:, 1:].float()
+    feats = encoder(visual, images, recipe)[:, 1:].float()
     feats = F.normalize(feats, dim=-1)
     grid_h, grid_w = patch_grid(visual, *images.shape[-2:])
     logits = feats @ text_features.float().T
@@ -129,8 +142,12 @@ def batched(fn, inputs: Tensor, chunk: int) -> Tensor:
     return torch.cat([fn(inputs[i:i + chunk]) for i in range(0, inputs.shape[0], chunk)])
 
 
-def stitch(window_logits: Tensor, windows: list[Window], height: int, width: int) -> Tensor:
-    """Sum of every window's logits (N, Q, h, w) upsampled to its size and placed, (Q, H, W)."""
+def stitch(window_logits: Tensor, windows: list[Window], height: int, width: int,
+           padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))) -> Tensor:
+    """Sum of every window's logits (N, Q, h, w) upsampled to its size and placed, (Q, H, W).
+
+    ``padding``: ((top, bottom), (left, right)) the windows were padded by before the network.
+    """
     tops = sorted({w.y1 for w in windows})
     lefts = sorted({w.x1 for w in windows})
     assert len(tops) * len(lefts) == len(windows), "windows must form a full grid, row-major"
@@ -138,8 +155,8 @@ def stitch(window_logits: Tensor, windows: list[Window], height: int, width: int
     _, queries, grid_h, grid_w = window_logits.shape
     size_h, size_w = windows[0].y2 - windows[0].y1, windows[0].x2 - windows[0].x1
     device = window_logits.device
-    rows = _placement(tops, size_h, grid_h, height, device)  # (H, n_rows*grid_h)
-    cols = _placement(lefts, size_w, grid_w, width, device)  # (W, n_cols*grid_w)
+    rows = _placement(tops, size_h, grid_h, height, device, padding[0])  # (H, n_rows*grid_h)
+    cols = _placement(lefts, size_w, grid_w, width, device, padding[1])  # (W, n_cols*grid_w)
     tiled = window_logits.float().view(n_rows, n_cols, queries, grid_h, grid_w)
     tiled = tiled.permute(2, 0, 3, 1, 4).reshape(queries, n_rows * grid_h, n_cols * grid_w)
     return rows @ tiled @ cols.T

@@ -40,14 +40,17 @@ def _read_lines(path: str | Path, what: str, option: str) -> list[str]:
     return lines
 
 
-def parse_class_line(line: str) -> list[str]:
-    """The names of one class line (``", "`` separates them), used as read."""
-    return line.split(", ")
+NAME_SEPARATOR = ", "  # between the names of one class line (ClearCLIP's files split on a bare ",")
 
 
-def read_class_names(path: str | Path) -> list[list[str]]:
+def parse_class_line(line: str, separator: str = NAME_SEPARATOR) -> list[str]:
+    """The names of one class line, used as read (no stripping: the tokenizer collapses whitespace)."""
+    return line.split(separator)
+
+
+def read_class_names(path: str | Path, separator: str = NAME_SEPARATOR) -> list[list[str]]:
     """The names of every class, from a class-name file (``name_path``)."""
-    return [parse_class_line(line) for line in _read_lines(path, "class-name", "name_path")]
+    return [parse_class_line(line, separator) for line in _read_lines(path, "class-name", "name_path")]
 
 
 def flatten_queries(classes: list[list[str]]) -> tuple[list[str], list[int]]:
@@ -69,8 +72,8 @@ def read_auxiliary_texts(path: str | Path) -> list[tuple[str, str]]:
     return entries
 
 
-def load_texts(name_path: str | Path, auxiliary_text_path: str | Path | None = None,
-               background: bool = False) -> tuple[list[list[str]], list[str] | None]:
+def load_texts(name_path: str | Path, auxiliary_text_path: str | Path | None = None, background: bool = False,
+               separator: str = NAME_SEPARATOR) -> tuple[list[list[str]], list[str] | None]:
     """Read and cross-check a class-name file and its auxiliary-text file.
 
     The auxiliary file needs one line per class (background excluded), in
@@ -79,7 +82,7 @@ def load_texts(name_path: str | Path, auxiliary_text_path: str | Path | None = N
     shifted by one line fails here rather than silently mixing wrong texts.
     Returns the class names and the auxiliary texts (or None).
     """
-    classes = read_class_names(name_path)
+    classes = read_class_names(name_path, separator)
     if auxiliary_text_path is None:
         return classes, None
     entries = read_auxiliary_texts(auxiliary_text_path)

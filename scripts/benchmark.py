@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO))
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=str(REPO / "configs" / "cfg_voc21.py"), help="config whose model settings to time")
+    p.add_argument("--config", default=str(REPO / "configs" / "cfg_voc21.py"),
+                   help="config whose model settings to time, of any method (e.g. configs/naclip/cfg_voc21.py)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", default="ViT-B/16", help="OpenAI CLIP name or checkpoint path")
     weights.add_argument("--random-weights", metavar="ARCH", nargs="?", const="ViT-B-16",
@@ -113,6 +114,14 @@ def run(model, images, args) -> tuple[float, list, float]:
     return seconds, outputs, peak
 
 
+def config_name(path: str) -> str:
+    """``cfg_voc21.py``, ``sclip/cfg_voc21.py``: the config's place under configs/ (else its file name)."""
+    try:
+        return Path(path).resolve().relative_to(REPO / "configs").as_posix()
+    except ValueError:
+        return Path(path).name
+
+
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
@@ -131,7 +140,7 @@ def main(argv=None) -> dict:
         result = dict(
             date=datetime.date.today().isoformat(), device=device_name(args.device),
             precision=args.precision or ("fp16" if args.device.startswith("cuda") else "fp32"),
-            config=Path(args.config).name, weights=args.random_weights and f"random {args.random_weights}"
+            config=config_name(args.config), method=type(fast).__name__, weights=args.random_weights and f"random {args.random_weights}"
             or args.weights, llm_texts=with_texts, queries=int(fast.query_idx.numel()),
             classes=fast.num_classes, input_size=list(args.input_size), ori_size=list(args.ori_size),
             compile=args.compile,

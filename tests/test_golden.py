@@ -7,6 +7,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import itaclip  # noqa: F401  (registers the segmentor)
+from itaclip.slide import pad_to_multiple, window_grid
 
 
 def _cases(golden_dir):
@@ -61,3 +62,63 @@ def test_logits_before_pamr_match(golden_dir, tiny_checkpoint, case):
     model, data = build_case(golden_dir, tiny_checkpoint, case, pamr_steps=0)
     logits = model.query_logits(data["inputs"][0], tuple(int(v) for v in data["ori_shape"]))
     torch.testing.assert_close(logits[None], data["logits_before_pamr"], atol=1e-4, rtol=0)
+
+
+# --- the baselines, against their authors' code (../shared/golden/<method>/) -------------------------------
+
+BASELINES = ("sclip", "naclip", "clearclip")
+
+
+def baseline_cases(golden_dir):
+    return [(method, case) for method in BASELINES if (golden_dir / method / "cases.json").is_file()
+            for case in json.loads((golden_dir / method / "cases.json").read_text())["cases"]]
+
+
+def baseline_ids():
+    from conftest import GOLDEN_DIR
+    return [f"{m}-{c['case']}" for m, c in baseline_cases(GOLDEN_DIR)] if GOLDEN_DIR.is_dir() else []
+
+
+def build_baseline(golden_dir, checkpoint, method, case, **extra):
+    """``MODELS.build(dict(type=<authors' type>, **segmentor, <weights_key>=<tiny>, device='cpu'))``."""
+    kwargs = dict(case["segmentor"], name_path=str(golden_dir / method / case["segmentor"]["name_path"]))
+    kwargs[case.get("weights_key") or "model_name"] = str(checkpoint)
+    model = MODELS.build(dict(type=case["type"], device="cpu", **kwargs, **extra))
+    return model, torch.load(golden_dir / method / case["file"], weights_only=True)
+
+
+@pytest.mark.parametrize("index", range(len(baseline_ids())), ids=baseline_ids())
+@pytest.mark.parametrize("sequential", [False, True], ids=["batched", "sequential"])
+def test_baseline_matches_its_authors(golden_dir, tiny_checkpoint, index, sequential):
+    """Queries, first-window features, logits before PAMR, probabilities and labels of each case."""
+    method, case = baseline_cases(golden_dir)[index]
+    model, data = build_baseline(golden_dir, tiny_checkpoint, method, case, sequential=sequential)
+    assert model.query_idx.tolist() == data["query_idx"].tolist()
+    torch.testing.assert_close(model.query_features, data["query_features"], atol=1e-5, rtol=0)
+    ori = tuple(int(v) for v in data["ori_shape"])
+    if "dense_features" in data:  # the raw encoder output of the first window (ClearCLIP's has no class token)
+        window = window_grid(*data["inputs"].shape[-2:], model.slide_crop, model.slide_stride)[0] \
+            if model.slide_crop > 0 else None
+        crop = data["inputs"] if window is None else data["inputs"][..., window.y1:window.y2, window.x1:window.x2]
+        if model.window_padding and window is not None:
+            (top, bottom), (left, right) = (pad_to_multiple(n, 16) for n in crop.shape[-2:])
+            crop = torch.nn.functional.pad(crop, (left, right, top, bottom))
+        features = model.extract_feat(crop)
+        features = features[:, 1:] if data["dense_features"].shape[1] == features.shape[1] - 1 else features
+        torch.testing.assert_close(features, data["dense_features"], atol=1e-4, rtol=1e-4)
+    if "logits_before_pamr" in data:
+        steps, model.pamr_steps = model.pamr_steps, 0
+        logits = model.query_logits(data["inputs"][0], ori)
+        model.pamr_steps = steps
+        expected = data["logits_before_pamr"]
+        if expected.shape[-2:] != logits.shape[-2:]:  # NACLIP's are at input size, before ori_shape
+            if model.slide_crop > 0:
+                logits = model._window_logits(data["inputs"][0])
+            else:
+                logits = model._crop_grids(data["inputs"])
+                logits = torch.nn.functional.interpolate(logits, size=expected.shape[-2:], mode="bilinear")[0]
+        torch.testing.assert_close(logits[None], expected, atol=1e-4, rtol=0)
+    out = model.predict(data["inputs"], [sample_for(data)])[0]
+    assert (out.seg_logits.data - data["seg_logits"]).abs().max().item() <= 1e-4
+    agree = (out.pred_sem_seg.data.long() == data["pred_sem_seg"].long()).float().mean().item()
+    assert agree >= 0.999

@@ -44,3 +44,21 @@ def test_probability_threshold_and_closing():
     assert closed.dtype == torch.uint8 and (closed == 1).all()
     probs[:, 0, 0] = 0.05
     assert pp.label_map(probs.clone(), prob_thd=0.1)[0, 0] == 0
+
+
+def test_other_methods_switches():
+    """No closing keeps the raw argmax (int64); renormalise divides the stored probabilities by their sum
+    after the labels and the threshold are taken from the raw ones (NACLIP)."""
+    logits = torch.randn(5, 12, 14)
+    idx = torch.tensor([0, 1, 1, 2, 3])
+    raw = pp.class_probabilities(logits, idx, 4, 40)
+    probs, labels = pp.postprocess(logits, idx, 4, 40, prob_thd=0.6, closing=False)
+    assert labels.dtype == torch.int64 and labels.shape == (1, 12, 14)
+    assert torch.equal(labels[0], pp.label_map(raw.clone(), 0.6))
+    torch.testing.assert_close(probs, raw)
+    renormed, same = pp.postprocess(logits, idx, 4, 40, prob_thd=0.6, closing=False, renormalise=True)
+    assert torch.equal(same, labels)
+    torch.testing.assert_close(renormed, raw / raw.sum(0, keepdim=True))
+    torch.testing.assert_close(renormed.sum(0), torch.ones(12, 14))
+    _, closed = pp.postprocess(logits, idx, 4, 40, prob_thd=0.6)
+    assert closed.dtype == torch.uint8 and torch.equal(closed[0].long(), pp.close(labels[0]).long())

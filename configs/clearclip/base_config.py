@@ -1,0 +1,33 @@
+# Settings shared by every ClearCLIP configuration (baselines/clearclip.md, sections 0 and 7).
+# ClearCLIP's last vision block uses query-query attention, softmax(q q^T), and keeps only the
+# attention output: no residual and no feed-forward (ignore_residual=True). No PAMR, no area
+# threshold. Weights come from clip_type + vit_type (OpenAI CLIP ViT-B/16); this project's
+# model_name key, when given, names a checkpoint instead.
+# model_type: the authors' shipped base_config.py says 'vanilla' (plain q.k attention without
+# residual/FFN, which is not the paper's method); 'ClearCLIP' here is the paper's method, as in
+# the authors' demo.py. Class files: one name per line; VOC-21, VOC-20 and COCO-Object are in this
+# folder, the other five are byte-identical to SCLIP's and read from ../sclip/.
+# The runtime, evaluator and data loading are those of ../base_config.py.
+_base_ = '../base_config.py'
+
+model = dict(
+    _delete_=True,  # not ITACLIP's keys: this method's alone
+    type='ClearCLIPSegmentation',
+    clip_type='CLIP',
+    vit_type='ViT-B/16',
+    model_type='ClearCLIP',
+    ignore_residual=True,
+    logit_scale=50,
+    prob_thd=0.0,
+    slide_crop=448,
+    slide_stride=224,
+)
+
+# Short side S = 448 for every data set, Cityscapes included.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -1,0 +1,18 @@
+# Pascal VOC 2012 val, 21 classes (background included), NACLIP.
+# Authors' settings (baselines/naclip.md section 8): S 336, whole image in one pass (slide_crop=0),
+# logit_scale 40, prob_thd 0.1, PAMR 10 steps (8, 16). Authors' reported mIoU (NACLIP README): 64.07.
+_base_ = './base_config.py'
+
+model = dict(
+    name_path='{{fileDirname}}/../sclip/cls_voc21.txt',
+    prob_thd=0.1,
+    slide_crop=0,
+)
+
+test_dataloader = dict(
+    dataset=dict(
+        type='PascalVOCDataset',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/val.txt',
+    ),
+)

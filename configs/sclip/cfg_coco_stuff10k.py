@@ -1,0 +1,17 @@
+# COCO-Stuff 10k test split (test2014, 1000 images), 171 classes (no background), SCLIP.
+# Authors' settings (baselines/sclip.md section 10): S 336, slide 224/112, logit_scale 40,
+# prob_thd 0.0, no area threshold, no PAMR; reduce_zero_label=True on the data set (mmseg's
+# coco_stuff10k.py converter writes 0 for unlabelled pixels and 1..171 for the classes), which
+# LoadAnnotations then follows. Authors' reported mIoU (SCLIP README): 25.91.
+# Same class file as COCO-Stuff 164k.
+_base_ = './base_config.py'
+
+model = dict(name_path='{{fileDirname}}/cls_coco_stuff.txt')
+
+test_dataloader = dict(
+    dataset=dict(
+        type='COCOStuffDataset',
+        reduce_zero_label=True,
+        data_prefix=dict(img_path='images/test2014', seg_map_path='annotations/test2014'),
+    ),
+)

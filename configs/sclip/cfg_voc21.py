@@ -1,0 +1,20 @@
+# Pascal VOC 2012 val, 21 classes (background included), SCLIP.
+# Authors' settings (baselines/sclip.md section 10): S 336, slide 224/112, logit_scale 65,
+# prob_thd 0.1, area_thd 0.1 (the only SCLIP config with an area threshold), no PAMR.
+# Authors' reported mIoU (SCLIP README): 59.63.
+_base_ = './base_config.py'
+
+model = dict(
+    name_path='{{fileDirname}}/cls_voc21.txt',
+    logit_scale=65,
+    prob_thd=0.1,
+    area_thd=0.1,
+)
+
+test_dataloader = dict(
+    dataset=dict(
+        type='PascalVOCDataset',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/val.txt',
+    ),
+)
