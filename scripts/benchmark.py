@@ -48,8 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--images", type=int, default=10, help="images timed on the batched path")
     p.add_argument("--sequential-images", type=int, default=2, help="images timed on the sequential path (0: skip)")
     p.add_argument("--warmup", type=int, default=1, help="untimed images first, on each path")
-    p.add_argument("--no-texts", action="store_true", help="leave out the config's LLM texts (by default this project's shipped "
-                                                          "ones, offline: the paper's cost the same)")
+    p.add_argument("--no-texts", action="store_true",
+                   help="leave out the config's LLM texts (by default this project's shipped ones, offline: "
+                        "the paper's cost the same)")
     p.add_argument("--compile", action="store_true", help="torch.compile the vision forward of the batched path")
     return p.parse_args(argv)
 
@@ -140,10 +141,10 @@ def main(argv=None) -> dict:
         result = dict(
             date=datetime.date.today().isoformat(), device=device_name(args.device),
             precision=args.precision or ("fp16" if args.device.startswith("cuda") else "fp32"),
-            config=config_name(args.config), method=type(fast).__name__, weights=args.random_weights and f"random {args.random_weights}"
-            or args.weights, llm_texts=with_texts, queries=int(fast.query_idx.numel()),
-            classes=fast.num_classes, input_size=list(args.input_size), ori_size=list(args.ori_size),
-            compile=args.compile,
+            config=config_name(args.config), method=type(fast).__name__,
+            weights=args.random_weights and f"random {args.random_weights}" or args.weights, llm_texts=with_texts,
+            queries=int(fast.query_idx.numel()), classes=fast.num_classes, input_size=list(args.input_size),
+            ori_size=list(args.ori_size), compile=args.compile,
             batched=dict(images=len(fast_out), s_per_image=round(fast_s, 4), images_per_s=round(1 / fast_s, 3),
                          peak_memory_mib=round(fast_peak, 1)),
             memory="CUDA max allocated" if args.device.startswith("cuda") else "process peak RSS (CPU)",

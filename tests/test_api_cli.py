@@ -299,7 +299,8 @@ def test_without_background_thresholds_are_off_unless_asked(tiny_checkpoint, mon
     plain = api.Segmenter.from_classes(["cat", "dog"], preset="voc21")
     assert (plain.model.prob_thd, plain.model.area_thd, plain.model.background) == (0.0, None, False)
     assert plain.settings["weights"]["path"] == str(tiny_checkpoint.resolve()) and plain.settings["device"] == "cpu"
-    assert plain.settings["weights"]["sha256"] == sha256(tiny_checkpoint) and plain.settings["llm_texts"]["source"] == "none"
+    assert plain.settings["weights"]["sha256"] == sha256(tiny_checkpoint)
+    assert plain.settings["llm_texts"]["source"] == "none"
     asked = api.Segmenter.from_classes(["cat", "dog"], preset="voc21", prob_thd=0.3)
     assert asked.model.prob_thd == 0.3
     with pytest.raises(ValueError, match="one per class"):

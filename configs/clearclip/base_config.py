@@ -1,4 +1,4 @@
-# Settings shared by every ClearCLIP configuration (baselines/clearclip.md, sections 0 and 7).
+# Settings shared by every ClearCLIP configuration (the authors' code and configs, mc-lan/ClearCLIP at ad68a40).
 # ClearCLIP's last vision block uses query-query attention, softmax(q q^T), and keeps only the
 # attention output: no residual and no feed-forward (ignore_residual=True). No PAMR, no area
 # threshold. Weights come from clip_type + vit_type (OpenAI CLIP ViT-B/16); this project's

@@ -1,5 +1,5 @@
 # Cityscapes val, 19 classes (no background), ClearCLIP (the authors' cfg_city_scapes.py).
-# Authors' settings (baselines/clearclip.md section 7): S 448 (not 560 as in the other methods),
+# Authors' settings (mc-lan/ClearCLIP at ad68a40): S 448 (not 560 as in the other methods),
 # slide 224/224, logit_scale 50, prob_thd 0.0.
 # Authors' reported mIoU (assets/results.png, the paper's appendix table): 30.0.
 _base_ = './base_config.py'

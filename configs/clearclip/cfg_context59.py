@@ -1,5 +1,5 @@
 # Pascal Context val without background, 59 classes, ClearCLIP.
-# Authors' settings (baselines/clearclip.md section 7): S 448, slide 448/224, logit_scale 50,
+# Authors' settings (mc-lan/ClearCLIP at ad68a40): S 448, slide 448/224, logit_scale 50,
 # prob_thd 0.0. Authors' reported mIoU (assets/results.png, the paper's appendix table): 35.9.
 # The authors' PascalContext59Dataset with LoadAnnotations(reduce_zero_label=True) is mmseg's
 # PascalContextDataset59 here, whose reduce_zero_label default True does the same.

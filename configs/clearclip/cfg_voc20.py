@@ -1,5 +1,5 @@
 # Pascal VOC 2012 val without background, 20 classes (PascalVOC20Dataset: background ignored), ClearCLIP.
-# Authors' settings (baselines/clearclip.md section 7): S 448, slide 448/224, logit_scale 50,
+# Authors' settings (mc-lan/ClearCLIP at ad68a40): S 448, slide 448/224, logit_scale 50,
 # prob_thd 0.0. Authors' reported mIoU (assets/results.png, the paper's appendix table): 80.9.
 _base_ = './base_config.py'
 

@@ -1,5 +1,5 @@
 # Pascal VOC 2012 val, 21 classes (background included: the word 'background' on line 1), ClearCLIP.
-# Authors' settings (baselines/clearclip.md section 7): S 448, slide 448/224, logit_scale 50,
+# Authors' settings (mc-lan/ClearCLIP at ad68a40): S 448, slide 448/224, logit_scale 50,
 # prob_thd 0.5. Authors' reported mIoU: none (their README and appendix table cover only the
 # no-background sets; other repositories' tables quote 51.8).
 _base_ = './base_config.py'

@@ -1,4 +1,4 @@
-# Settings shared by every NACLIP configuration (baselines/naclip.md, sections 0 and 8).
+# Settings shared by every NACLIP configuration (the authors' code and configs, sinahmr/NACLIP at 0cac3a6).
 # NACLIP's last vision block attends by key-key similarity plus a Gaussian bias towards
 # neighbouring patches (attn_strategy='naclip', sigma 5) and keeps only the attention output
 # (arch='reduced': no residual, no feed-forward); PAMR refines the logits. These are the

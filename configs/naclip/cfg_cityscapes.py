@@ -1,5 +1,5 @@
 # Cityscapes val, 19 classes (no background), NACLIP (the authors' cfg_city_scapes.py).
-# Authors' settings (baselines/naclip.md section 8): S 560, slide 224/112, logit_scale 40,
+# Authors' settings (sinahmr/NACLIP at 0cac3a6): S 560, slide 224/112, logit_scale 40,
 # prob_thd 0.0, PAMR 10 steps (8, 16). Authors' reported mIoU (NACLIP README): 38.27.
 _base_ = './base_config.py'
 

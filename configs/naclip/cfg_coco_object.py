@@ -1,5 +1,5 @@
 # COCO-Object val2017, 81 classes (background included), NACLIP.
-# Authors' settings (baselines/naclip.md section 8): S 336, slide 224/112, logit_scale 40,
+# Authors' settings (sinahmr/NACLIP at 0cac3a6): S 336, slide 224/112, logit_scale 40,
 # prob_thd 0.1, PAMR 10 steps (8, 16); labels *_instanceTrainIds.png (datasets/cvt_coco_object.py).
 # Authors' reported mIoU (NACLIP README): 36.19.
 _base_ = './base_config.py'

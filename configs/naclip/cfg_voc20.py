@@ -1,5 +1,5 @@
 # Pascal VOC 2012 val without background, 20 classes (PascalVOC20Dataset: background ignored), NACLIP.
-# Authors' settings (baselines/naclip.md section 8): S 336, whole image in one pass (slide_crop=0),
+# Authors' settings (sinahmr/NACLIP at 0cac3a6): S 336, whole image in one pass (slide_crop=0),
 # logit_scale 40, prob_thd 0.0, PAMR 10 steps (8, 16). Authors' reported mIoU (NACLIP README): 83.03.
 _base_ = './base_config.py'
 

@@ -1,4 +1,4 @@
-# Settings shared by every SCLIP configuration (baselines/sclip.md, sections 1 and 10).
+# Settings shared by every SCLIP configuration (the authors' code and configs, wangf3014/SCLIP at b56bd30).
 # SCLIP keeps CLIP as it is except for the attention weights of the last vision block
 # (correlative self-attention: softmax(q q^T) + softmax(k k^T)); residual and feed-forward stay.
 # The authors' configs pass only clip_path, name_path and, for three data sets, logit_scale /

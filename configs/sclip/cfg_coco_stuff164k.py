@@ -1,5 +1,5 @@
 # COCO-Stuff 164k val2017, 171 classes (no background), SCLIP.
-# Authors' settings (baselines/sclip.md section 10): S 448, slide 224/112, logit_scale 40,
+# Authors' settings (wangf3014/SCLIP at b56bd30): S 448, slide 224/112, logit_scale 40,
 # prob_thd 0.0, no area threshold, no PAMR. Authors' reported mIoU (SCLIP README): 22.77.
 _base_ = './base_config.py'
 

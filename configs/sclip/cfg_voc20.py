@@ -1,5 +1,5 @@
 # Pascal VOC 2012 val without background, 20 classes (PascalVOC20Dataset: background ignored), SCLIP.
-# Authors' settings (baselines/sclip.md section 10): S 336, slide 224/112, logit_scale 40,
+# Authors' settings (wangf3014/SCLIP at b56bd30): S 336, slide 224/112, logit_scale 40,
 # prob_thd 0.0, no area threshold, no PAMR. Authors' reported mIoU (SCLIP README): 81.54.
 _base_ = './base_config.py'
 

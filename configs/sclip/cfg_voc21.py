@@ -1,5 +1,5 @@
 # Pascal VOC 2012 val, 21 classes (background included), SCLIP.
-# Authors' settings (baselines/sclip.md section 10): S 336, slide 224/112, logit_scale 65,
+# Authors' settings (wangf3014/SCLIP at b56bd30): S 336, slide 224/112, logit_scale 65,
 # prob_thd 0.1, area_thd 0.1 (the only SCLIP config with an area threshold), no PAMR.
 # Authors' reported mIoU (SCLIP README): 59.63.
 _base_ = './base_config.py'
