@@ -8,8 +8,8 @@ label map ``eval.py`` would give it. :class:`Segmentation` holds the result
 and draws it (palette mask, overlay with a legend); the ``itaclip segment``
 command and ``demo.ipynb`` use these same helpers.
 
-Environment: ``ITACLIP_CLIP_WEIGHTS`` is the CLIP weights (OpenAI name or
-checkpoint path) used when none are given, ``ITACLIP_DEVICE`` the device.
+Environment: ``ITACLIP_CLIP_WEIGHTS`` is the CLIP weights (any ``model_name``
+spelling of :mod:`itaclip.weights`) used when none are given, ``ITACLIP_DEVICE`` the device.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Blocks 1..L-1 of CLIP's vision tower run unchanged (written out here so that
 the q and k of chosen blocks are kept from the same projection of
-``ln_1(x)``). The last block is described by a :class:`LastBlock`:
+``ln_1(x)``; LayerScale, where a model has it, applies as in open_clip). The last block is described by a :class:`LastBlock`:
 
 * ``attention``: the kernel of its attention map, per head, with
   ``s = head_dim ** -0.5``: ``"qk"`` ``softmax(q k^T s)`` (CLIP's own),
@@ -187,17 +187,18 @@ def dense_features(visual: nn.Module, images: Tensor, recipe: LastBlock = ITACLI
         q, k, v = qkv(block, x)
         if index in recipe.fuse_blocks:
             kept.append((q, k))
-        x = x + block.attn.out_proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(x.shape))
-        x = x + block.mlp(block.ln_2(x))
+        x = x + block.ls_1(block.attn.out_proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+                                               .reshape(x.shape)))
+        x = x + block.ls_2(block.mlp(block.ln_2(x)))
 
     bias = None
     if "gaussian" in recipe.attention:
         bias = neighbourhood_bias(grid_h, grid_w, recipe.gaussian_std, x.device)
     out = mixed_attention(qkv(last_block, x), kept, recipe, bias, fused)  # (B, heads, T, hd)
-    out = last_block.attn.out_proj(out.transpose(1, 2).reshape(b, -1, width))
+    out = last_block.ls_1(last_block.attn.out_proj(out.transpose(1, 2).reshape(b, -1, width)))
     x = x + out if recipe.residual else out
     if recipe.ffn:
-        x = x + last_block.mlp(last_block.ln_2(x))
+        x = x + last_block.ls_2(last_block.mlp(last_block.ln_2(x)))
     return visual.ln_post(x) @ visual.proj
 
 

@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--texts", choices=["paper", "ours", "none"],
                      help="with --preset and no --classes: the paper's LLM texts (fetched once), this project's, "
                           "or none (default: the preset's; the paper's for the paper's five data sets)")
-    seg.add_argument("--weights", help="CLIP weights: an OpenAI name (ViT-B/16, ...) or a checkpoint path "
-                                       "(default: $ITACLIP_CLIP_WEIGHTS, else ViT-B/16)")
+    seg.add_argument("--weights", help="CLIP weights: an OpenAI name (ViT-B/16, ...) or checkpoint path, "
+                                       "ARCH:TAG of open_clip (e.g. ViT-B-16:laion2b_s34b_b88k), ARCH:PATH or "
+                                       "hf-hub:ORG/NAME (default: $ITACLIP_CLIP_WEIGHTS, else ViT-B/16)")
     seg.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: $ITACLIP_DEVICE, else cuda if available)")
     seg.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                      help="a model setting, repeatable: --set slide_stride=56 --set pamr_steps=5")

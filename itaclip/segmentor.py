@@ -6,6 +6,7 @@ so configs written for the paper's code build it unchanged.
 """
 from __future__ import annotations
 
+import open_clip
 import torch
 import torch.nn.functional as F
 from mmengine.structures import PixelData
@@ -34,12 +35,25 @@ CPU_BUDGET_MB = 64
 PAMR_CPU_BYTES = 8 * 2**20
 
 
+def preprocessor_for(clip: torch.nn.Module) -> dict:
+    """The data preprocessor of a CLIP's own normalisation: the paper's values for OpenAI's statistics
+    (every OpenAI and most open_clip weights), the model's (times 255) otherwise."""
+    config = open_clip.get_model_preprocess_cfg(clip)
+    mean, std = config.get("mean"), config.get("std")
+    if mean is None or std is None:
+        return DATA_PREPROCESSOR
+    mean, std = [255 * m for m in mean], [255 * s for s in std]
+    if all(abs(a - b) < 1e-2 for a, b in zip(mean + std, DATA_PREPROCESSOR["mean"] + DATA_PREPROCESSOR["std"])):
+        return DATA_PREPROCESSOR
+    return dict(mean=mean, std=std, rgb_to_bgr=True)
+
+
 @MODELS.register_module()
 @MODELS.register_module(name="ITACLIP_Segmentor")
 class ITACLIPSegmentor(BaseSegmentor):
     """Training-free open-vocabulary segmentation with a frozen CLIP (ITACLIP).
 
-    Paper keys: ``model_name`` (OpenAI name or checkpoint path), ``name_path``
+    Paper keys: ``model_name`` (any spelling of :mod:`itaclip.weights`), ``name_path``
     (class-name file), ``dataset_name``, ``device``, ``img_engineering`` (five
     views), ``auxiliary_text_path`` (LLM texts, ``name >=text``: a path, or
     ``paper:<file>``/``ours:<file>``, see :mod:`itaclip.llm_texts`), ``attn_self``
@@ -69,7 +83,7 @@ class ITACLIPSegmentor(BaseSegmentor):
     the label map), ``renormalise`` (stored class probabilities divided by
     their sum, NACLIP), ``window_padding`` (each window zero-padded to whole
     patches, centred, ClearCLIP), ``whole_image_via_input`` (whole-image
-    logits resized to the input size before ``ori_shape``, NACLIP) and
+    logits resized to the input size before ``ori_shape``, NACLIP),
     ``whole_image_pamr`` (PAMR on the whole-image path too, NACLIP) and
     ``name_separator`` (between the names of a class line: ``", "``, or
     ClearCLIP's bare ``","``).
@@ -102,7 +116,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         else:
             aux = None if aux_path is None else [t for _, t in read_auxiliary_texts(aux_path)]
         self.clip = load_clip(model_name, device, precision)
-        self.data_preprocessor.to(device)
+        self.data_preprocessor = SegDataPreProcessor(**preprocessor_for(self.clip)).to(device)
         self.dataset_name, self.beta = dataset_name, def_coefficient
         self.set_classes(classes, aux, background)
         self.img_engineering, self.attn_self = img_engineering, attn_self

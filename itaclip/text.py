@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .weights import tokenizer_name
+
 TEMPLATES = open_clip.OPENAI_IMAGENET_TEMPLATES  # the paper's 80 prompts, in order
 AUX_SEPARATOR = ">="
 
@@ -108,9 +110,10 @@ def _name_key(name: str) -> str:
     return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
-@functools.lru_cache(maxsize=1)
-def _tokenizer():
-    return open_clip.get_tokenizer("ViT-B-16")  # OpenAI's BPE, context 77
+@functools.lru_cache(maxsize=4)
+def _tokenizer(name: str):
+    """open_clip's tokenizer for the model ``name`` (its vocabulary and context length)."""
+    return open_clip.get_tokenizer(name)
 
 
 @torch.no_grad()
@@ -127,7 +130,7 @@ def embed_texts(model: nn.Module, texts: list[str], batch_size: int = 1280) -> T
     prompts = [template(text) for text in missing for template in TEMPLATES]
     chunks = []
     for start in range(0, len(prompts), batch_size):
-        tokens = _tokenizer()(prompts[start:start + batch_size]).to(device)
+        tokens = _tokenizer(tokenizer_name(model))(prompts[start:start + batch_size]).to(device)
         chunks.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
     if missing:
         per_prompt = torch.cat(chunks).view(len(missing), len(TEMPLATES), -1)

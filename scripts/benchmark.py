@@ -55,14 +55,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def random_checkpoint(arch: str, folder: Path) -> Path:
-    """An OpenAI-layout fp16 state_dict of a randomly initialised open_clip model."""
+def random_checkpoint(arch: str, folder: Path) -> str:
+    """``ARCH:PATH`` of an fp16 state dict of a randomly initialised open_clip model (same cost as real weights)."""
     import open_clip
 
     model = open_clip.create_model(arch, pretrained=None)
     path = folder / f"random_{arch}.pt"
     torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
-    return path
+    return f"{arch}:{path}"
 
 
 def build(args, model_name: str, sequential: bool):
@@ -135,7 +135,7 @@ def main(argv=None) -> dict:
     count = args.warmup + max(args.images, args.sequential_images)
     images = torch.randn(count, 3, *args.input_size, generator=generator).to(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        weights = str(random_checkpoint(args.random_weights, Path(tmp))) if args.random_weights else args.weights
+        weights = random_checkpoint(args.random_weights, Path(tmp)) if args.random_weights else args.weights
         fast, with_texts = build(args, weights, sequential=False)
         fast_s, fast_out, fast_peak = run(fast, images[:args.warmup + args.images], args)
         result = dict(
