@@ -2,7 +2,8 @@
 
 Blocks 1..L-1 of CLIP's vision tower run unchanged (written out here so that
 the q and k of chosen blocks are kept from the same projection of
-``ln_1(x)``; LayerScale, where a model has it, applies as in open_clip). The last block is described by a :class:`LastBlock`:
+``ln_1(x)``; LayerScale, where a model has it, applies as in open_clip).
+The last block is described by a :class:`LastBlock`:
 
 * ``attention``: the kernel of its attention map, per head, with
   ``s = head_dim ** -0.5``: ``"qk"`` ``softmax(q k^T s)`` (CLIP's own),

@@ -15,8 +15,11 @@ from pathlib import Path
 import open_clip
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from .text_encoder import DiskCache, encode_prompts, end_positions, sorted_batches
 from .weights import tokenizer_name
 
 TEMPLATES = open_clip.OPENAI_IMAGENET_TEMPLATES  # the paper's 80 prompts, in order
@@ -121,21 +124,58 @@ def embed_texts(model: nn.Module, texts: list[str], batch_size: int = 1280) -> T
     """Template-averaged CLIP text embeddings, (len(texts), E), fp32.
 
     Each text goes through the 80 templates; each prompt embedding is L2
-    normalised, the mean over templates is L2 normalised again. Embeddings
-    are cached on the model, so a text is encoded once per model.
+    normalised, the mean over templates is L2 normalised again. A text is
+    encoded once per model (kept on the model) and once per machine (kept in
+    the disk cache of :mod:`itaclip.text_encoder`); prompts run through the
+    text tower only as far as they reach.
     """
-    cache: dict[str, Tensor] = model.__dict__.setdefault("_itaclip_text_cache", {})
+    memory: dict[str, Tensor] = model.__dict__.setdefault("_itaclip_text_cache", {})
     device = next(model.parameters()).device
-    missing = [t for t in dict.fromkeys(texts) if t not in cache]
-    prompts = [template(text) for text in missing for template in TEMPLATES]
-    chunks = []
-    for start in range(0, len(prompts), batch_size):
-        tokens = _tokenizer(tokenizer_name(model))(prompts[start:start + batch_size]).to(device)
-        chunks.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
+    name = tokenizer_name(model)
+    disk = DiskCache.for_model(model, name, TEMPLATES)
+    missing = [t for t in dict.fromkeys(texts) if t not in memory]
+    from_disk = 0
+    if disk is not None:
+        for text in missing:
+            cached = disk.get(text)
+            if cached is not None:
+                memory[text] = cached.to(device)
+                from_disk += 1
+        missing = [t for t in missing if t not in memory]
     if missing:
-        per_prompt = torch.cat(chunks).view(len(missing), len(TEMPLATES), -1)
-        cache.update(zip(missing, F.normalize(per_prompt.mean(1), dim=-1)))
-    return torch.stack([cache[t].to(device) for t in texts])
+        memory.update(zip(missing, _encode(model, name, missing, batch_size, device)))
+        if disk is not None:
+            for text in missing:
+                disk.put(text, memory[text])
+    if len(missing) + from_disk > FEW_TEXTS:
+        print_log(f"text embeddings: {from_disk} of {len(missing) + from_disk} texts from the cache"
+                  f"{'' if disk is not None else ' (the disk cache is off)'}", logger="current")
+    return torch.stack([memory[t].to(device) for t in texts])
+
+
+FEW_TEXTS = 8  # more new texts than this show a progress bar and a line on where they came from
+
+
+def _encode(model: nn.Module, name: str, texts: list[str], batch_size: int, device) -> list[Tensor]:
+    """Embeddings of ``texts`` (none cached): all prompts in length-sorted batches, with a progress bar."""
+    prompts = [template(text) for text in texts for template in TEMPLATES]
+    tokens = _tokenizer(name)(prompts)
+    ends = end_positions(model, tokens)
+    lengths = (ends + 1).tolist() if ends is not None else [tokens.shape[1]] * len(prompts)
+    out = None
+    with tqdm(total=len(texts), unit="text", desc="embedding class texts", leave=False,
+              disable=True if len(texts) <= FEW_TEXTS else None) as bar:
+        done = 0
+        for batch in sorted_batches(lengths, batch_size):
+            index = torch.as_tensor(batch)
+            features = F.normalize(encode_prompts(model, tokens[index].to(device)).float(), dim=-1)
+            if out is None:
+                out = features.new_empty(len(prompts), features.shape[-1])
+            out[index.to(device)] = features
+            done += len(batch)
+            bar.update(done // len(TEMPLATES) - bar.n)
+    per_prompt = out.view(len(texts), len(TEMPLATES), -1)
+    return list(F.normalize(per_prompt.mean(1), dim=-1))
 
 
 def mix_auxiliary(query_features: Tensor, query_idx: list[int], aux_features: Tensor,

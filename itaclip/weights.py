@@ -92,7 +92,8 @@ def parse(model_name: str) -> Spelling:
         return Spelling("file" if looks_like_path else "tag", arch, rest)
     raise WeightsError(
         f"model_name {text!r} is neither a file nor a known spelling; pass an OpenAI name "
-        f"({', '.join(OPENAI_NAMES)}), a checkpoint path, ARCH:TAG from open_clip.list_pretrained() (e.g. ViT-B-16:laion2b_s34b_b88k), "
+        f"({', '.join(OPENAI_NAMES)}), a checkpoint path, ARCH:TAG from open_clip.list_pretrained() "
+        "(e.g. ViT-B-16:laion2b_s34b_b88k), "
         "ARCH:/path/to/weights or hf-hub:ORG/NAME")
 
 
@@ -250,6 +251,9 @@ def load_clip(model_name: str = "ViT-B/16", device: str | torch.device = "cpu",
         check_model(model, str(model_name))
         if spelling.kind != "openai":
             model.itaclip_tokenizer = spelling.arch
+        # what the text-embedding cache keys on: these weights, loaded this way, at this precision
+        model.itaclip_weights, model.itaclip_precision = str(path), precision
+        model.itaclip_kind = f"{spelling.kind}:{spelling.arch}"
         model.requires_grad_(False)
         _LOADED[key] = model.eval()
     return _LOADED[key]

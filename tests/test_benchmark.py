@@ -19,6 +19,7 @@ def test_benchmark_prints_json(tiny_checkpoint):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["precision"] == "fp32" and result["classes"] == 21 and result["config"] == "cfg_voc21.py"
     assert result["llm_texts"] is True  # the config's texts, read offline (this project's)
+    assert result["build_s"]["cold"] > 0 and 0 < result["build_s"]["warm"]
     for path in ("batched", "sequential"):
         assert result[path]["images"] == 1
         assert result[path]["s_per_image"] > 0 and result[path]["peak_memory_mib"] > 0

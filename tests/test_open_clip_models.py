@@ -171,7 +171,8 @@ def test_command_and_eval_take_the_new_spellings(archs, tmp_path, capsys):
             f"sys.argv = ['eval.py'] + sys.argv[1:]; runpy.run_path({str(repo / 'eval.py')!r}, run_name='__main__')")
     proc = subprocess.run(
         [sys.executable, "-c", code, "--config", "cfg_voc21", "--texts", "none", "--data-root",
-         str(tmp_path / "VOC2012"), "--work-dir", str(tmp_path / "work"), "--cfg-options", f"model.model_name={spelled}",
+         str(tmp_path / "VOC2012"), "--work-dir", str(tmp_path / "work"),
+         "--cfg-options", f"model.model_name={spelled}",
          "model.device=cpu", "model.slide_stride=112", "model.pamr_steps=1", "test_dataloader.num_workers=0",
          "test_dataloader.persistent_workers=False"],
         capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(repo)))
