@@ -167,6 +167,9 @@ class Segmenter:
         pixels to class 0 (unless given in ``overrides``). ``settings["llm_texts"]``
         records the texts' source (``"given"`` for a list; a file's path and SHA-256).
         """
+        if isinstance(classes, str):
+            raise ValueError(f"classes={classes!r} is one string, not a list of classes; write e.g. "
+                             f"classes={[c.strip() for c in classes.split(',') if c.strip()] or ['cat', 'dog']!r}")
         names = [parse_names(item) for item in classes]
         if not names:
             raise ValueError("give at least one class")

@@ -16,6 +16,7 @@ import ast
 import inspect
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from . import ITACLIPSegmentor, TextFileError, WeightsError, llm_texts
 from .api import ImageReadError, Segmentation, Segmenter, default_preset, load_preset, to_rgb
 from .atomic import atomic_write
-from .text import read_auxiliary_texts, read_class_names
+from .text import check_auxiliary_names, read_auxiliary_texts, read_class_names
 
 # Model settings --set may change: the constructor's keys, less those the command sets itself.
 SETTABLE = tuple(key for key in inspect.signature(ITACLIPSegmentor).parameters
@@ -73,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: $ITACLIP_DEVICE, else cuda if available)")
     seg.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                      help="a model setting, repeatable: --set slide_stride=56 --set pamr_steps=5")
-    seg.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
+    seg.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT}); "
+                     "a result there from another input is never replaced")
+    seg.add_argument("--skip-existing", action="store_true",
+                     help="skip images whose results from the same input are already in --out (resume a run)")
     return parser
 
 
@@ -116,7 +120,36 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
             overrides[key.strip()] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             overrides[key.strip()] = value
+        check_setting(key.strip(), overrides[key.strip()], item)
     return overrides
+
+
+# setting -> (what it must be, test); None is allowed only where listed
+NUMBER_RULES = {
+    "prob_thd": ("a number from 0 to 1", lambda v: 0 <= v <= 1),
+    "area_thd": ("a number from 0 to 1, or None", lambda v: 0 <= v <= 1),
+    "def_coefficient": ("a number from 0 to 1", lambda v: 0 <= v <= 1),
+    "img_eng_coefficient": ("a number from 0 to 1", lambda v: 0 <= v <= 1),
+    "logit_scale": ("a number above 0", lambda v: v > 0),
+    "pamr_steps": ("a whole number, 0 or more", lambda v: isinstance(v, int) and v >= 0),
+    "slide_stride": ("a whole number, 1 or more", lambda v: isinstance(v, int) and v >= 1),
+    "slide_crop": ("a whole number, 0 (whole image) or more", lambda v: isinstance(v, int) and v >= 0),
+    "memory_budget_mb": ("a number above 0, or None", lambda v: v > 0),
+}
+NONE_ALLOWED = ("area_thd", "memory_budget_mb")
+FLAGS = ("img_engineering", "attn_self", "sequential", "compile", "closing", "renormalise", "window_padding",
+         "whole_image_via_input", "whole_image_pamr")
+
+
+def check_setting(key: str, value: Any, item: str) -> None:
+    """One line naming the setting, the value and what it may be, before anything loads."""
+    if key in FLAGS and not isinstance(value, bool):
+        raise UsageError(f"--set {item}: {key} is True or False")
+    if key not in NUMBER_RULES or (value is None and key in NONE_ALLOWED):
+        return
+    what, test = NUMBER_RULES[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not test(value):
+        raise UsageError(f"--set {item}: {key} must be {what}")
 
 
 def find_images(inputs: Sequence[str]) -> list[Path]:
@@ -136,12 +169,27 @@ def find_images(inputs: Sequence[str]) -> list[Path]:
 
 
 def output_stems(images: Sequence[Path]) -> list[str]:
-    """``<stem>`` per image; a repeated stem (a.jpg and a.png) gets ``-2``, ``-3``, ... in input order."""
-    seen: dict[str, int] = {}
+    """A unique, deterministic ``<stem>`` per image, in input order.
+
+    An image's own stem when no other input shares it; else its file name with
+    the extension (``x.jpg`` -> ``x_jpg``), then with its folder's name in front
+    (the same file name in two folders); ``-2``, ``-3`` only as a last resort.
+    """
+    def unique(candidates: list[str], fallback) -> list[str]:
+        counts = Counter(candidates)
+        return [name if counts[name] == 1 else fallback(name, image) for name, image in zip(candidates, images)]
+
+    names = unique([image.stem for image in images], lambda _, image: image.name.replace(".", "_"))
+    names = unique(names, lambda name, image: f"{image.resolve().parent.name}_{name}")
+    taken: set[str] = set()
     stems = []
-    for image in images:
-        count = seen[image.stem] = seen.get(image.stem, 0) + 1
-        stems.append(image.stem if count == 1 else f"{image.stem}-{count}")
+    for name in names:
+        stem, count = name, 1
+        while stem in taken:
+            count += 1
+            stem = f"{name}-{count}"
+        taken.add(stem)
+        stems.append(stem)
     return stems
 
 
@@ -160,14 +208,28 @@ def summary(image: Path, result: Segmentation, settings: dict[str, Any]) -> dict
 
 def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: str,
                  settings: dict[str, Any]) -> None:
-    """The mask, the overlay and the JSON of one image, each written atomically."""
-    with atomic_write(out / f"{stem}_mask.png") as f:
-        result.mask_image().save(f, format="PNG")
-    with atomic_write(out / f"{stem}_overlay.png") as f:
-        result.overlay(rgb).save(f, format="PNG")
+    """The mask, the overlay and the JSON of one image, written together: all three land or none."""
     text = json.dumps(summary(image, result, settings), indent=2) + "\n"
-    with atomic_write(out / f"{stem}.json", "w", encoding="utf-8") as f:
-        f.write(text)
+    with atomic_write(out / f"{stem}_mask.png") as mask, atomic_write(out / f"{stem}_overlay.png") as overlay, \
+            atomic_write(out / f"{stem}.json", "w", encoding="utf-8") as record:
+        result.mask_image().save(mask, format="PNG")
+        result.overlay(rgb).save(overlay, format="PNG")
+        record.write(text)
+
+
+def same_file(recorded: str, image: Path) -> bool:
+    """Whether a result's recorded input is ``image`` (as typed, or the same file)."""
+    return recorded == str(image) or Path(recorded).resolve() == image.resolve()
+
+
+def earlier_result(image: Path, out: Path, stem: str) -> str | None:
+    """The input an existing ``<stem>.json`` in ``out`` was made from (None when there is none)."""
+    try:
+        return str(json.loads((out / f"{stem}.json").read_text(encoding="utf-8")).get("image"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError):
+        return "an unreadable record"
 
 
 # ------------------------------------------------------------------------------------------ command
@@ -190,13 +252,20 @@ def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segm
     background = split_list(args.background.replace(";", ",")) if args.background is not None else None
     if background is not None and not background:
         raise UsageError("--background names nothing; drop it or write e.g. --background \"wall, floor, sky\"")
+    for key in ("prob_thd", "area_thd"):  # both hand pixels to class 0, which is then one of your classes
+        if background is None and overrides.get(key):
+            raise UsageError(f"--set {key}={overrides[key]} hands pixels to class 0, which without --background is "
+                             f"your first class '{classes[0][0]}'; add --background (e.g. \"wall, floor, sky\") or "
+                             f"drop --set {key}")
     if len(classes) + (background is not None) > 256:
         raise UsageError(f"{len(classes) + (background is not None)} classes: a palette mask holds at most 256")
     if args.texts_file is not None:
-        texts = read_auxiliary_texts(llm_texts.resolve(args.texts_file))
-        if len(texts) != len(classes):
-            raise UsageError(f"--texts-file {args.texts_file} has {len(texts)} lines for {len(classes)} classes; "
+        entries = read_auxiliary_texts(llm_texts.resolve(args.texts_file))
+        if len(entries) != len(classes):
+            raise UsageError(f"--texts-file {args.texts_file} has {len(entries)} lines for {len(classes)} classes; "
                              "write one line per class, in class order, background excluded")
+        source = ("--classes", "class") if args.classes is not None else (str(args.classes_file), "line")
+        check_auxiliary_names(entries, classes, False, f"--texts-file {args.texts_file}", *source)
     load_preset_or_fail(args.preset or default_preset(background is not None))
     return Segmenter.from_classes(classes, background=background, texts=args.texts_file, weights=args.weights,
                                   device=args.device, preset=args.preset, **overrides)
@@ -221,8 +290,19 @@ def segment(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: cannot create the folder ({err.strerror or err})") from None
     settings = dict(segmenter.settings, overrides=overrides)
     failures = 0
+    skipped = 0
     for image, stem in zip(tqdm(images, unit="image", disable=None if len(images) > 1 else True),
                            output_stems(images)):
+        earlier = earlier_result(image, args.out, stem)
+        if earlier is not None and not same_file(earlier, image):  # never replace another input's result
+            failures += 1
+            tqdm.write(f"{image}: {args.out} already holds {stem}.json from {earlier}; not replaced (choose "
+                       "another --out, or move that result)", file=sys.stderr)
+            continue
+        if earlier is not None and args.skip_existing and all(
+                (args.out / f"{stem}{suffix}").is_file() for suffix in ("_mask.png", "_overlay.png")):
+            skipped += 1
+            continue
         try:
             rgb = to_rgb(image)
         except ImageReadError as err:
@@ -235,7 +315,9 @@ def segment(args: argparse.Namespace) -> int:
         except OSError as err:
             failures += 1
             tqdm.write(f"{image}: cannot write results to {args.out} ({err.strerror or err})", file=sys.stderr)
-    print(f"itaclip: {len(images) - failures} of {len(images)} images segmented into {args.out}", file=sys.stderr)
+    done = len(images) - failures - skipped
+    print(f"itaclip: {done} of {len(images)} images segmented into {args.out}"
+          f"{f' ({skipped} already there, skipped)' if skipped else ''}", file=sys.stderr)
     return 1 if failures else 0
 
 

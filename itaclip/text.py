@@ -34,7 +34,7 @@ def _read_lines(path: str | Path, what: str, option: str) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise TextFileError(f"{what} file {path} does not exist; set {option} to an existing file")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is not part of the first name
     while lines and not lines[-1].strip():  # blank lines at the end of a file (an extra newline) mean nothing
         lines.pop()
     if not lines:
@@ -91,21 +91,35 @@ def load_texts(name_path: str | Path, auxiliary_text_path: str | Path | None = N
     if auxiliary_text_path is None:
         return classes, None
     entries = read_auxiliary_texts(auxiliary_text_path)
+    return classes, check_auxiliary_names(entries, classes, background, f"auxiliary-text file {auxiliary_text_path}",
+                                          f"{name_path}")
+
+
+def check_auxiliary_names(entries: list[tuple[str, str]], classes: list[list[str]], background: bool,
+                          texts_source: str, classes_source: str, unit: str = "line") -> list[str]:
+    """The texts of ``entries`` once they line up with ``classes``; else a one-line :class:`TextFileError`.
+
+    One entry per class (background excluded), in class order, each naming the
+    first name of its class. ``texts_source``/``classes_source`` name the file
+    or option each came from (``auxiliary-text file F``, ``--texts-file F``); ``unit`` is how a class is counted there
+    (``line`` of a file, ``class`` of an option).
+    """
     offset = 1 if background else 0
     expected = len(classes) - offset
     if len(entries) != expected:
         raise TextFileError(
-            f"auxiliary-text file {auxiliary_text_path} has {len(entries)} lines but {name_path} has {expected} "
+            f"{texts_source} has {len(entries)} lines but {classes_source} has {expected} "
             f"{'non-background ' if background else ''}classes; write one line per class, in class order")
     for number, (name, _) in enumerate(entries, start=1):
         wanted = classes[number - 1 + offset][0]
         if _name_key(name) != _name_key(wanted):
             raise TextFileError(
-                f"auxiliary-text file {auxiliary_text_path}, line {number} is for '{name}' but the matching "
-                f"class, line {number + offset} of {name_path}{' (line 1 is background)' if background else ''}, "
-                f"starts with '{wanted}'; keep one line per class, in class order, this one beginning "
-                f"'{wanted} >=' (each line starts with the first name of its class)")
-    return classes, [text for _, text in entries]
+                f"{texts_source}, line {number} is for '{name}' but the matching "
+                f"class, {unit} {number + offset} of {classes_source}"
+                f"{f' ({unit} 1 is background)' if background else ''}, starts with '{wanted}'; keep one line per "
+                f"class, in class order, this one beginning '{wanted} >=' (each line starts with the first name "
+                "of its class)")
+    return [text for _, text in entries]
 
 
 def _name_key(name: str) -> str:

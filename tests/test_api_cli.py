@@ -394,3 +394,82 @@ def test_notebook_runs_top_to_bottom(tiny_checkpoint, tmp_path, monkeypatch):
     assert len(figures) >= 2
     printed = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "background:" in printed and "% of the pixels" in printed
+
+
+# ------------------------------------------------------------------------------------ never lose a result
+
+def test_output_names_are_unique_and_deterministic(tmp_path):
+    names = [tmp_path / "a" / "x.jpg", tmp_path / "a" / "x-2.jpg", tmp_path / "a" / "x.png",
+             tmp_path / "b" / "x.jpg", tmp_path / "a" / "y.jpg"]
+    stems = cli.output_stems(names)
+    assert stems == ["a_x_jpg", "x-2", "x_png", "b_x_jpg", "y"]
+    assert cli.output_stems(names) == stems and len(set(stems)) == len(stems)
+
+
+def test_colliding_names_and_reruns_never_lose_a_result(tmp_path, tiny_checkpoint, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, name in enumerate(["x.jpg", "x-2.jpg", "x.png"]):
+        Image.fromarray(picture(seed=i)).save(folder / name)
+    out = tmp_path / "out"
+    common = ["--classes", "cat, dog", "--weights", str(tiny_checkpoint), "--device", "cpu", "--out", str(out),
+              *fast_options()]
+    assert cli.main(["segment", str(folder), *common]) == 0, capsys.readouterr().err
+    records = {p.name: json.loads(p.read_text())["image"] for p in out.glob("*.json")}
+    assert records == {"x_jpg.json": str(folder / "x.jpg"), "x-2.json": str(folder / "x-2.jpg"),
+                       "x_png.json": str(folder / "x.png")}
+    assert len(list(out.iterdir())) == 9
+
+    other = tmp_path / "other"  # another x-2.jpg, into the same --out: refused, the first result kept
+    other.mkdir()
+    Image.fromarray(picture(seed=9)).save(other / "x-2.jpg")
+    before = (out / "x-2_mask.png").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["segment", str(other / "x-2.jpg"), *common]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[0]
+    assert f"already holds x-2.json from {folder / 'x-2.jpg'}; not replaced" in error
+    assert (out / "x-2_mask.png").read_bytes() == before
+
+    assert cli.main(["segment", str(folder), *common, "--skip-existing"]) == 0  # resume: nothing to do
+    assert "3 already there, skipped" in capsys.readouterr().err
+
+
+def test_texts_file_names_must_line_up_with_the_classes(tmp_path, tiny_checkpoint, capsys):
+    (tmp_path / "texts.txt").write_text("dog >=a loyal animal\ncat >=a small pet\n")  # swapped
+    Image.fromarray(picture()).save(tmp_path / "photo.png")
+    status = cli.main(["segment", str(tmp_path), "--classes", "cat, dog", "--texts-file", str(tmp_path / "texts.txt"),
+                       "--weights", str(tiny_checkpoint), "--device", "cpu"])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(error) == 1
+    assert f"--texts-file {tmp_path / 'texts.txt'}, line 1 is for 'dog'" in error[0]
+    assert "class 1 of --classes, starts with 'cat'" in error[0]
+
+
+def test_a_byte_order_mark_is_not_part_of_a_name(tmp_path):
+    from itaclip.text import read_class_names
+    path = tmp_path / "classes.txt"
+    path.write_bytes("\ufeffcat, kitty\ndog\n".encode("utf-8"))
+    assert read_class_names(path) == [["cat", "kitty"], ["dog"]]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "pamr_steps=-1"], "--set pamr_steps=-1: pamr_steps must be a whole number, 0 or more"),
+    (["--set", "prob_thd=2", "--background", "sky"], "--set prob_thd=2: prob_thd must be a number from 0 to 1"),
+    (["--set", "logit_scale=abc"], "--set logit_scale=abc: logit_scale must be a number above 0"),
+    (["--set", "slide_stride=0"], "slide_stride must be a whole number, 1 or more"),
+    (["--set", "closing=1"], "--set closing=1: closing is True or False"),
+    (["--set", "prob_thd=0.2"], "--set prob_thd=0.2 hands pixels to class 0, which without --background is your "
+                                "first class 'cat'"),
+])
+def test_settings_are_checked_before_anything_loads(tmp_path, capsys, args, needle):
+    Image.fromarray(picture()).save(tmp_path / "photo.png")
+    status = cli.main(["segment", str(tmp_path / "photo.png"), "--classes", "cat, dog", "--weights",
+                       "/nowhere/clip.pt", *args])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(error) == 1 and needle in error[0], error
+
+
+def test_a_string_of_classes_is_refused():
+    with pytest.raises(ValueError, match=r"classes='cat' is one string, not a list of classes; write e.g. "
+                                         r"classes=\['cat'\]"):
+        api.Segmenter.from_classes("cat")
