@@ -132,6 +132,7 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
 
     if args.texts:
         cfg.model.auxiliary_text_path = llm_texts.switch(cfg.model.get("auxiliary_text_path"), args.texts)
+    check_data(cfg)
     texts = provenance.texts_record(cfg.model.get("auxiliary_text_path"))  # texts first: they fail fastest
     weights = provenance.weights_record(weights_name(cfg.model))
     precision = cfg.model.get("precision") or default_precision(cfg.model.device)
@@ -139,6 +140,29 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
                 weights=weights, llm_texts=texts, software=provenance.software_record(),
                 device=provenance.device_record(cfg.model.device, precision),
                 data=dict(root=str(Path(cfg.test_dataloader.dataset.data_root).resolve()), images=None))
+
+
+def check_data(cfg) -> None:
+    """The data root's layout and the class count, before the model is built (a ValueError names what is wrong)."""
+    from itaclip.text import read_class_names
+    from mmseg.registry import DATASETS
+
+    dataset = cfg.test_dataloader.dataset
+    root = Path(dataset.data_root)
+    needed = [("split file", dataset.get("ann_file"), Path.is_file)]
+    needed += [(f"{kind} folder", folder, Path.is_dir) for kind, folder in
+               (("image", dataset.get("data_prefix", {}).get("img_path")),
+                ("label", dataset.get("data_prefix", {}).get("seg_map_path")))]
+    for what, relative, exists in needed:
+        if relative and not exists(root / relative):
+            raise ValueError(f"--data-root {root}: no {what} {relative} in it; see datasets/README.md for "
+                             f"the layout of {dataset.type}")
+    classes = (dataset.get("metainfo") or {}).get("classes") or DATASETS.get(dataset.type).METAINFO["classes"]
+    name_path = cfg.model.get("name_path")
+    if name_path and len(read_class_names(name_path)) != len(classes):
+        raise ValueError(f"model.name_path {name_path} has {len(read_class_names(name_path))} classes but the "
+                         f"data set {dataset.type} has {len(classes)}; give a class-name file with one line per "
+                         "class of the data set, in its order")
 
 
 def log_record(record: dict, logger) -> None:

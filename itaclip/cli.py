@@ -329,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return segment(args)
+    except KeyboardInterrupt:
+        print("itaclip segment: interrupted; results written so far are complete", file=sys.stderr)
+        return 130
     except UsageError as err:
         print(f"itaclip segment: error: {err}", file=sys.stderr)
         return 2

@@ -49,7 +49,9 @@ def write_voc(root: Path, labels_of=None) -> list[str]:
 def model_options(golden_dir, tiny_checkpoint):
     return [f"model.model_name={tiny_checkpoint}", f"model.name_path={golden_dir / 'voc_like.classes.txt'}",
             f"model.auxiliary_text_path={golden_dir / 'voc_like.aux.txt'}", "model.device=cpu",
-            "test_dataloader.num_workers=0", "test_dataloader.persistent_workers=False", *FAST]
+            "test_dataloader.num_workers=0", "test_dataloader.persistent_workers=False", *FAST,
+            # the golden file has 5 classes: evaluate VOC's first five (labels here are 0..4)
+            "test_dataloader.dataset.metainfo.classes=[background,aeroplane,bicycle,bird,boat]"]
 
 
 def run_eval(cwd: Path, data_root: Path, options, *extra, torchrun=False) -> dict:
@@ -160,11 +162,19 @@ def test_bad_config_and_data_root_are_one_line_errors(tmp_path, tiny_checkpoint)
     """A wrong --config, --data-root or text file exits with one line naming the option or file."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     missing_texts = tmp_path / "no_texts.txt"
+    write_voc(tmp_path / "VOC2012")
+    (tmp_path / "five.txt").write_text("background\ncat\ndog\ncar\nperson\n")
+    weights = [f"model.model_name={tiny_checkpoint}", "model.device=cpu"]
     for args, needle in [(["--config", "cfg_nope"], "--config cfg_nope"),
                          (["--config", "cfg_voc21", "--data-root", str(tmp_path / "missing")], "--data-root"),
-                         (["--config", "cfg_voc21", "--data-root", str(tmp_path), "--cfg-options",
-                           f"model.model_name={tiny_checkpoint}", "model.device=cpu",
-                           f"model.auxiliary_text_path={missing_texts}"], str(missing_texts))]:
+                         (["--config", "cfg_voc21", "--data-root", str(tmp_path / "VOC2012"), "--cfg-options",
+                           *weights, f"model.auxiliary_text_path={missing_texts}"], str(missing_texts)),
+                         (["--config", "cfg_voc21", "--data-root", str(tmp_path), "--cfg-options", *weights],
+                          f"--data-root {tmp_path}: no split file ImageSets/Segmentation/val.txt in it"),
+                         (["--config", "cfg_voc21", "--texts", "none", "--data-root", str(tmp_path / "VOC2012"),
+                           "--cfg-options", *weights, f"model.name_path={tmp_path / 'five.txt'}"],
+                          f"model.name_path {tmp_path / 'five.txt'} has 5 classes but the data set "
+                          "PascalVOCDataset has 21")]:
         proc = subprocess.run([sys.executable, str(REPO / "eval.py"), *args], capture_output=True, text=True,
                               env=env, timeout=120)
         assert proc.returncode != 0
