@@ -32,6 +32,7 @@ from .weights import default_precision
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_WEIGHTS = "ViT-B/16"
+WEIGHTS_VARIABLE, DEVICE_VARIABLE = "ITACLIP_CLIP_WEIGHTS", "ITACLIP_DEVICE"  # defaults when none are given
 BACKGROUND_NAME = "background"
 # Constructor keys worth recording beside a result (the rest are memory/speed knobs).
 SETTING_KEYS = ("logit_scale", "prob_thd", "area_thd", "def_coefficient", "img_eng_coefficient",
@@ -82,11 +83,11 @@ def resize_step(cfg: Config) -> tuple[tuple[int, int] | None, bool]:
 
 
 def default_weights() -> str:
-    return os.environ.get("ITACLIP_CLIP_WEIGHTS") or DEFAULT_WEIGHTS
+    return os.environ.get(WEIGHTS_VARIABLE) or DEFAULT_WEIGHTS
 
 
 def default_device() -> str:
-    return os.environ.get("ITACLIP_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return os.environ.get(DEVICE_VARIABLE) or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def parse_names(item: str | Sequence[str]) -> list[str]:

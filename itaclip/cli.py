@@ -15,6 +15,8 @@ import argparse
 import ast
 import inspect
 import json
+import os
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any, NoReturn, Sequence
 from tqdm import tqdm
 
 from . import ITACLIPSegmentor, TextFileError, WeightsError, llm_texts
-from .api import ImageReadError, Segmentation, Segmenter, default_preset, load_preset, to_rgb
+from .api import (DEVICE_VARIABLE, WEIGHTS_VARIABLE, ImageReadError, Segmentation, Segmenter, default_preset,
+                  load_preset, to_rgb)
 from .atomic import atomic_write
 from .text import check_auxiliary_names, read_auxiliary_texts, read_class_names
 
@@ -279,8 +282,29 @@ def load_preset_or_fail(preset: str):
         raise UsageError(str(err)) from None
 
 
+def check_device(args: argparse.Namespace) -> None:
+    """``--device`` (or ``$ITACLIP_DEVICE``) names a device this machine has, in one line if not."""
+    device = args.device or os.environ.get(DEVICE_VARIABLE)
+    if device is None:
+        return
+    source = "--device" if args.device else f"{DEVICE_VARIABLE}="
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise UsageError(f"{source}{' ' if args.device else ''}{device}: write cpu, cuda or cuda:N")
+    import torch
+
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if not torch.cuda.is_available():
+            raise UsageError(f"{source}{' ' if args.device else ''}{device}: CUDA is not available here; "
+                             "use --device cpu")
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"{source}{' ' if args.device else ''}{device}: this machine has "
+                             f"{torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
 def segment(args: argparse.Namespace) -> int:
     """Build the model once, segment every image, report unreadable ones; the exit status."""
+    check_device(args)
     overrides = parse_overrides(args.overrides)
     images = find_images(args.inputs)
     segmenter = build_segmenter(args, overrides)
@@ -338,8 +362,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TextFileError, WeightsError) as err:  # itaclip's own errors already read as one line
         if isinstance(err, llm_texts.PaperTextsUnavailable):  # how to do without, in this command's words
             err.hint = "--texts ours" if args.texts_file is None else f"--texts-file ours:{err.name}"
-        print(f"itaclip segment: error: {err}", file=sys.stderr)
+        print(f"itaclip segment: error: {in_command_words(str(err), args)}", file=sys.stderr)
         return 2
+
+
+def in_command_words(message: str, args: argparse.Namespace) -> str:
+    """An API message in the command's vocabulary: its options, and which variable a value came from."""
+    weights = "--weights" if args.weights else f"{WEIGHTS_VARIABLE} (set in the environment)" \
+        if os.environ.get(WEIGHTS_VARIABLE) else "--weights"
+    return message.replace("model_name", weights).replace("device='cpu'", "--device cpu")
 
 
 if __name__ == "__main__":

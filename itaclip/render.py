@@ -6,6 +6,7 @@ Shared by :class:`~itaclip.api.Segmenter`, the ``itaclip segment`` command and
 from __future__ import annotations
 
 import colorsys
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, bytes]
+DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # PIL modes of 16-bit and float images
 
 
 class ImageReadError(ValueError):
@@ -25,37 +27,81 @@ class ImageReadError(ValueError):
 
 # ------------------------------------------------------------------------------------------ images
 
-def _decode(path: Path) -> np.ndarray:
-    """RGB uint8 of an image file: OpenCV's decoder as mmseg's loader uses, PIL for what it can't read."""
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """8-bit values of an image array: uint8 as it is; 16-bit, 32-bit and float images stretched from their
+    real range (lowest to highest value) to 0..255, so a 12-bit scan or a float map is not black."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ImageReadError(f"image arrays must hold numbers, got {array.dtype}")
+    values = array.astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise ImageReadError("the image holds no finite value")
+    low, high = values[finite].min(), values[finite].max()
+    scaled = (values - low) / (high - low) * 255 if high > low else np.zeros_like(values)
+    return np.clip(np.nan_to_num(scaled, nan=0.0), 0, 255).round().astype(np.uint8)
+
+
+def _from_pil(image: Image.Image) -> np.ndarray:
+    """RGB uint8 of a PIL image, turned upright by its EXIF orientation; deep modes by their real range."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in DEEP_MODES:
+        return to_rgb(to_uint8(np.asarray(image)))
+    return np.asarray(image.convert("RGB"))
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """RGB uint8 of an encoded image: OpenCV's decoder as mmseg's loader uses (8-bit images), PIL for 16-bit and
+    float images (by their real range) and for what OpenCV can't read."""
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ImageReadError(err.strerror or type(err).__name__) from None
+        with Image.open(io.BytesIO(data)) as img:
+            deep = img.mode in DEEP_MODES
+            if deep:
+                return _from_pil(img)
+    except UnidentifiedImageError:
+        deep = False
+    except (OSError, ValueError, SyntaxError) as err:  # PIL reports damaged files in all three
+        raise ImageReadError(str(err) or type(err).__name__) from None
     bgr = mmcv.imfrombytes(data, flag="color", backend="cv2") if data else None
     if bgr is not None:
         return np.ascontiguousarray(bgr[..., ::-1])
     try:
-        with Image.open(path) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+        with Image.open(io.BytesIO(data)) as img:
+            return _from_pil(img)
     except UnidentifiedImageError:
         raise ImageReadError("unknown format or corrupt data") from None
-    except (OSError, ValueError, SyntaxError) as err:  # PIL reports damaged files in all three
+    except (OSError, ValueError, SyntaxError) as err:
         raise ImageReadError(str(err) or type(err).__name__) from None
 
 
 def to_rgb(image: ImageInput) -> np.ndarray:
     """Any accepted image as an (H, W, 3) RGB uint8 array.
 
-    A path (read like mmseg reads it), a PIL image, or an array: H x W x 3 RGB,
-    H x W (x 1) grayscale or H x W x 4 RGBA (alpha dropped, as OpenCV does).
+    A path (read like mmseg reads it), the bytes of an image file or an open
+    binary file, a PIL image (upright by its EXIF orientation, as a path is),
+    or an array: H x W x 3 RGB, H x W (x 1) grayscale or H x W x 4 RGBA (alpha
+    dropped, as OpenCV does). 16-bit and float images, whichever way they
+    come, are stretched from their real range to 8 bits.
     """
     if isinstance(image, (str, os.PathLike)):
-        return _decode(Path(image))
+        try:
+            data = Path(image).read_bytes()
+        except OSError as err:
+            raise ImageReadError(err.strerror or type(err).__name__) from None
+        return _decode(data)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return _decode(bytes(image))
+    if hasattr(image, "read"):
+        return _decode(image.read())
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise ValueError(f"image arrays must be uint8, got {array.dtype}")
+        return _from_pil(image)
+    if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
+        raise ValueError(f"cannot read an image from a {type(image).__name__}; give a path, bytes, a file, "
+                         "a PIL image or an array")
+    array = to_uint8(np.asarray(image))
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim == 2:

@@ -329,8 +329,8 @@ def test_image_inputs_become_rgb(tmp_path):
     Image.fromarray(rgba).save(tmp_path / "a.png")
     np.testing.assert_array_equal(api.to_rgb(tmp_path / "a.png"), rgb)
     np.testing.assert_array_equal(api.to_rgb(str(tmp_path / "a.png")), rgb)
-    with pytest.raises(ValueError, match="uint8"):
-        api.to_rgb(rgb.astype(np.float32))
+    stretched = api.to_rgb(rgb.astype(np.float32) / 255)  # float images: stretched from their real range
+    assert stretched.min() == 0 and stretched.max() == 255
     with pytest.raises(ValueError, match="shape"):
         api.to_rgb(np.zeros((4, 4, 2), np.uint8))
     (tmp_path / "empty.jpg").write_bytes(b"")
@@ -473,3 +473,55 @@ def test_a_string_of_classes_is_refused():
     with pytest.raises(ValueError, match=r"classes='cat' is one string, not a list of classes; write e.g. "
                                          r"classes=\['cat'\]"):
         api.Segmenter.from_classes("cat")
+
+
+# ------------------------------------------------------------------------------------ inputs people have
+
+def test_deep_images_are_stretched_from_their_real_range_whichever_way_they_come(tmp_path):
+    """A 12-bit scan in a 16-bit PNG and a float TIFF: path, PIL image, bytes, file and array agree."""
+    from itaclip.render import to_rgb
+    ramp = np.linspace(0, 4095, 40 * 50).round().astype(np.uint16).reshape(40, 50)  # 12-bit data: not black
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    expected = np.repeat(np.round(ramp / 4095 * 255).astype(np.uint8)[..., None], 3, axis=2)
+    with open(tmp_path / "deep.png", "rb") as f:
+        ways = [tmp_path / "deep.png", Image.open(tmp_path / "deep.png"), (tmp_path / "deep.png").read_bytes(), f, ramp]
+        for way in ways:
+            np.testing.assert_array_equal(to_rgb(way), expected)
+    heat = np.linspace(-1.0, 3.0, 40 * 50, dtype=np.float32).reshape(40, 50)
+    Image.fromarray(heat, mode="F").save(tmp_path / "heat.tif")
+    got = to_rgb(tmp_path / "heat.tif")
+    assert got.min() == 0 and got.max() == 255 and np.array_equal(got, to_rgb(heat))
+
+
+def test_a_pil_image_is_turned_upright_like_a_path(tmp_path):
+    from itaclip.render import to_rgb
+    rgb = picture(30, 50)
+    image = Image.fromarray(rgb)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view"
+    image.save(tmp_path / "turned.jpg", exif=exif, quality=100)
+    by_path, by_pil = to_rgb(tmp_path / "turned.jpg"), to_rgb(Image.open(tmp_path / "turned.jpg"))
+    assert by_path.shape == by_pil.shape == (50, 30, 3)
+    assert np.abs(by_path.astype(int) - by_pil.astype(int)).max() <= 2  # two JPEG decoders
+
+
+def test_other_objects_are_refused_with_a_line():
+    from itaclip.render import to_rgb
+    with pytest.raises(ValueError, match="cannot read an image from a dict; give a path, bytes"):
+        to_rgb({"not": "an image"})
+
+
+@pytest.mark.parametrize("args,env,needle", [
+    (["--device", "gpu"], {}, "--device gpu: write cpu, cuda or cuda:N"),
+    ([], {"ITACLIP_DEVICE": "tpu"}, "ITACLIP_DEVICE=tpu: write cpu, cuda or cuda:N"),
+    (["--weights", "garbage"], {}, "--weights 'garbage' is neither a file nor a known spelling"),
+    ([], {"ITACLIP_CLIP_WEIGHTS": "garbage"},
+     "ITACLIP_CLIP_WEIGHTS (set in the environment) 'garbage' is neither a file nor a known spelling"),
+])
+def test_device_and_weights_errors_speak_the_commands_words(tmp_path, capsys, monkeypatch, args, env, needle):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    Image.fromarray(picture()).save(tmp_path / "photo.png")
+    status = cli.main(["segment", str(tmp_path / "photo.png"), "--classes", "cat, dog", *args])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(error) == 1 and needle in error[0], error
