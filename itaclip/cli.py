@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
@@ -103,7 +104,13 @@ def read_classes(args: argparse.Namespace) -> list[list[str]] | None:
         raise UsageError("--texts chooses a preset's own texts; for your classes give --texts-file "
                          "(e.g. --texts-file ours:voc21_definitions.txt)")
     if args.classes_file is not None:
-        return [[name.strip() for name in names if name.strip()] for names in read_class_names(args.classes_file)]
+        classes = [[name.strip() for name in names if name.strip()] for names in read_class_names(args.classes_file)]
+        for line, names in enumerate(classes, start=1):
+            for name in names:
+                if "," in name:  # the paper's parsing splits on ", " only; say so rather than guess
+                    print(f"itaclip segment: warning: {args.classes_file}, line {line}: {name!r} stays one name "
+                          "(names are split on ', ', a comma and a space)", file=sys.stderr)
+        return classes
     classes = [[name.strip() for name in item.split(";") if name.strip()] for item in split_list(args.classes)]
     if not classes or not all(classes):
         raise UsageError(f"--classes {args.classes!r} has an empty class; write e.g. --classes \"cat, dog, sofa\"")
@@ -302,16 +309,30 @@ def check_device(args: argparse.Namespace) -> None:
                              f"{torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
 
 
+def writable_folder(out: Path) -> bool:
+    """Create ``out`` if needed and test-write it before anything loads; whether it was created now."""
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write there ({err.strerror or err}); choose another folder") from None
+    return created
+
+
 def segment(args: argparse.Namespace) -> int:
     """Build the model once, segment every image, report unreadable ones; the exit status."""
     check_device(args)
     overrides = parse_overrides(args.overrides)
     images = find_images(args.inputs)
-    segmenter = build_segmenter(args, overrides)
-    try:  # after the model: a run that fails on its weights leaves no empty folder
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"--out {args.out}: cannot create the folder ({err.strerror or err})") from None
+    created = writable_folder(args.out)
+    try:
+        segmenter = build_segmenter(args, overrides)
+    except BaseException:
+        if created and not any(args.out.iterdir()):  # a run that fails before any result leaves no empty folder
+            args.out.rmdir()
+        raise
     settings = dict(segmenter.settings, overrides=overrides)
     failures = 0
     skipped = 0

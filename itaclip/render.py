@@ -6,6 +6,8 @@ Shared by :class:`~itaclip.api.Segmenter`, the ``itaclip segment`` command and
 from __future__ import annotations
 
 import colorsys
+import functools
+import importlib.util
 import io
 import os
 from dataclasses import dataclass
@@ -133,7 +135,30 @@ def palette(num_classes: int, background: bool) -> np.ndarray:
     return np.array([class_colour(i, background) for i in range(num_classes)], dtype=np.uint8)
 
 
+# Fonts with wide coverage (accents, Greek, Cyrillic; CJK where a Noto CJK font is installed), best first.
+SYSTEM_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                "/Library/Fonts/Arial Unicode.ttf", "C:/Windows/Fonts/arial.ttf")
+
+
+def font_files() -> list[Path]:
+    """Legend fonts to try: the system's wide-coverage fonts, then the DejaVu Sans matplotlib ships."""
+    files = [Path(f) for f in SYSTEM_FONTS]
+    spec = importlib.util.find_spec("matplotlib")  # located, not imported
+    if spec is not None and spec.submodule_search_locations:
+        files.append(Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf")
+    return [f for f in files if f.is_file()]
+
+
+@functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.ImageFont:
+    """The first legend font that loads; Pillow's scalable default (Latin), else its bitmap font."""
+    for path in font_files():
+        try:
+            return ImageFont.truetype(str(path), size)
+        except OSError:
+            continue
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, ImportError, OSError):  # no FreeType: the fixed bitmap font

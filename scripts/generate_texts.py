@@ -181,6 +181,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--config", help="ITACLIP config (path or bare name like cfg_voc21): its class file, "
                                          "background setting and text kind are used")
     parser.add_argument("--out", type=Path, required=True, help="auxiliary-text file to write (or resume)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace lines of an existing --out that do not follow the class list (without it, "
+                             "such a file is left as it is)")
     parser.add_argument("--kind", choices=KINDS, help="definitions (at most 50 words) or synonyms (one word); "
                                                       "default: the config's kind, else definitions")
     parser.add_argument("--background-first", action=argparse.BooleanOptionalAction, default=None,
@@ -209,9 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     names = first_names(class_file, background)
     lines = kept_lines(args.out, names)
     existing = len(args.out.read_text(encoding="utf-8").splitlines()) if args.out.is_file() else 0
+    if existing > len(lines) and not args.force:  # never shorten a file that is not a partial run of this list
+        raise SystemExit(f"error: --out {args.out}: its lines after line {len(lines)} ({existing - len(lines)} of "
+                         f"{existing}) do not follow the class list of {class_file}; choose another --out, or add "
+                         "--force to replace them")
     if existing > len(lines):
-        print(f"note: {existing - len(lines)} lines of {args.out} after line {len(lines)} do not follow the "
-              f"class list and will be dropped or regenerated", flush=True)
+        print(f"note: --force: {existing - len(lines)} lines of {args.out} after line {len(lines)} will be "
+              "dropped or regenerated", flush=True)
     print(f"{len(names)} classes from {class_file}{' (background skipped)' if background else ''}, "
           f"{kind}, {len(lines)} already in {args.out}", flush=True)
     if len(lines) == len(names):

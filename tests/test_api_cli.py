@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from nbclient import NotebookClient
-from PIL import Image
+from PIL import Image, ImageFont
 
 from itaclip import api, cli
 
@@ -525,3 +525,33 @@ def test_device_and_weights_errors_speak_the_commands_words(tmp_path, capsys, mo
     status = cli.main(["segment", str(tmp_path / "photo.png"), "--classes", "cat, dog", *args])
     error = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(error) == 1 and needle in error[0], error
+
+
+def test_legend_font_draws_accented_names():
+    """A wide-coverage TrueType font (the system's, or the DejaVu Sans matplotlib ships) draws é and ñ
+    as letters, not as the box of a missing glyph."""
+    from itaclip import render
+    font = render._font(24)
+    assert render.font_files() and isinstance(font, ImageFont.FreeTypeFont)
+    missing = np.asarray(font.getmask("\ue000"))  # private use: no font has it, so this is the box
+    for letter in "éñж":
+        assert not np.array_equal(np.asarray(font.getmask(letter)), missing), letter
+
+
+def test_an_unwritable_out_is_a_line_before_anything_loads(tmp_path, capsys):
+    Image.fromarray(picture()).save(tmp_path / "photo.png")
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    status = cli.main(["segment", str(tmp_path / "photo.png"), "--classes", "cat", "--weights", "/nowhere/clip.pt",
+                       "--out", str(tmp_path / "file.txt" / "out")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(error) == 1
+    assert f"--out {tmp_path / 'file.txt' / 'out'}: cannot write there" in error[0]
+
+
+def test_a_comma_without_a_space_is_a_warning(tmp_path, capsys, tiny_checkpoint):
+    (tmp_path / "classes.txt").write_text("cat,kitty\ndog\n")
+    args = cli.build_parser().parse_args(["segment", "x", "--classes-file", str(tmp_path / "classes.txt")])
+    assert cli.read_classes(args) == [["cat,kitty"], ["dog"]]
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert warning == [f"itaclip segment: warning: {tmp_path / 'classes.txt'}, line 1: 'cat,kitty' stays one name "
+                       "(names are split on ', ', a comma and a space)"]

@@ -360,3 +360,17 @@ def test_fetch_fills_the_cache_that_runs_read(fetcher, server, monkeypatch):
     path = llm_texts.resolve("paper:voc21_definitions.txt")
     assert path == llm_texts.paper_cache() / "voc21_definitions.txt" and path.read_bytes() == b"aeroplane >=a plane\n"
     assert requests == ["/voc21_definitions.txt"]
+
+
+def test_generator_never_shortens_a_file_for_other_classes(tmp_path):
+    """An --out whose later lines follow another class list is refused whole (before any model), untouched."""
+    classes = tmp_path / "classes.txt"
+    classes.write_text("cat\ndog\ncar\nboat\n")
+    out = tmp_path / "aux.txt"
+    out.write_text("cat >=a pet\ndog >=a hound\ntree >=a plant\nroad >=a way\nsky >=the air\n")
+    before = out.read_bytes()
+    result = subprocess.run([sys.executable, str(GENERATE), "--model", "/nowhere/llm", "--classes", str(classes),
+                             "--out", str(out)], capture_output=True, text=True, env=OFFLINE, timeout=120)
+    assert result.returncode != 0 and out.read_bytes() == before
+    assert f"--out {out}: its lines after line 2 (3 of 5) do not follow the class list" in result.stderr
+    assert "--force" in result.stderr
