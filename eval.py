@@ -106,9 +106,8 @@ def build_config(args: argparse.Namespace):
     if args.show_dir:
         cfg.default_hooks.visualization.draw = True
         cfg.visualizer.save_dir = args.show_dir
-    if args.out:
-        cfg.test_evaluator.output_dir = args.out
-        cfg.test_evaluator.keep_results = True
+    if args.out:  # written atomically by itaclip's hook, not by the metric's plain save
+        cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="SavePredictionsHook", out_dir=args.out)]
     return cfg
 
 

@@ -11,6 +11,7 @@ compat.install()
 from .segmentor import ITACLIPSegmentor  # noqa: E402  (after the mmcv shim)
 from . import methods  # noqa: F401,E402  (registers SCLIP, NACLIP and ClearCLIP under their authors' names)
 from . import datasets  # noqa: F401,E402  (registers data sets)
+from . import hooks  # noqa: F401,E402  (registers eval.py's hook)
 from .weights import WeightsError, load_clip  # noqa: E402
 from .text import TextFileError  # noqa: E402
 

@@ -132,7 +132,8 @@ def test_metrics_equal_an_independent_computation(voc):
 
 
 def test_out_writes_the_label_maps(voc):
-    """--out writes one PNG per image, equal to the predictions."""
+    """--out writes one PNG per image, equal to the predictions, atomically (no temporary file left)."""
+    assert sorted(p.name for p in (voc["cwd"] / "preds").iterdir()) == sorted(f"{n}.png" for n in voc["names"])
     for name in voc["names"]:
         written = np.array(Image.open(voc["cwd"] / "preds" / f"{name}.png"))
         assert np.array_equal(written, voc["preds"][name])

@@ -1,0 +1,32 @@
+"""mmengine hooks of ``eval.py``: the predicted label maps of ``--out``, written atomically.
+
+mmseg's ``IoUMetric`` can save them itself, with a plain save that an
+interruption can leave half-written; this hook writes each through
+:func:`itaclip.atomic.atomic_write` instead.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+from PIL import Image
+
+from .atomic import atomic_write
+
+
+@HOOKS.register_module()
+class SavePredictionsHook(Hook):
+    """Each test image's label map as ``<out_dir>/<image stem>.png`` (uint8, as mmseg's ``IoUMetric`` writes)."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = Path(out_dir)
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        for sample in outputs or []:
+            labels = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
+            if sample.get("reduce_zero_label", False):  # back to the data set's own label values
+                labels = labels + 1
+            with atomic_write(self.out_dir / f"{Path(sample.img_path).stem}.png") as f:
+                Image.fromarray(labels.astype(np.uint8)).save(f, format="PNG")
