@@ -143,7 +143,7 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
 
 def check_data(cfg) -> None:
     """The data root's layout and the class count, before the model is built (a ValueError names what is wrong)."""
-    from itaclip.text import read_class_names
+    from itaclip.class_files import read_class_names
     from mmseg.registry import DATASETS
 
     dataset = cfg.test_dataloader.dataset
@@ -177,7 +177,8 @@ def log_record(record: dict, logger) -> None:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = build_config(args)
-    import itaclip  # noqa: F401  (registers the model and data sets in mmseg)
+    import itaclip
+    import itaclip.models  # noqa: F401  (registers the models, data sets and hooks in mmseg)
     from itaclip.atomic import atomic_write
     from mmengine.dist import get_rank
     from mmengine.runner import Runner

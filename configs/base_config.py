@@ -3,7 +3,7 @@
 # few hyper-parameters that differ. Paths in these files are relative to this
 # folder ({{fileDirname}}), so the configs work from any working directory.
 default_scope = 'mmseg'
-custom_imports = dict(imports=['itaclip'], allow_failed_imports=False)
+custom_imports = dict(imports=['itaclip.models'], allow_failed_imports=False)
 
 model = dict(
     type='ITACLIPSegmentor',

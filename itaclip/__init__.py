@@ -1,19 +1,21 @@
 """ITACLIP: training-free open-vocabulary semantic segmentation with a frozen CLIP.
 
-Importing the package makes mmsegmentation importable on mmcv-lite (see
-:mod:`itaclip.compat`) and registers :class:`ITACLIPSegmentor` in mmseg's
-``MODELS`` (also as the paper's ``ITACLIP_Segmentor``).
+Importing the package is light. ``import itaclip.models`` registers
+:class:`ITACLIPSegmentor` (also as the paper's ``ITACLIP_Segmentor``) and the
+other methods, data sets and hooks in mmseg's registries, as the configs'
+``custom_imports`` do; the names below load on first use.
 """
-from . import compat
+from __future__ import annotations
 
-compat.install()
-
-from .segmentor import ITACLIPSegmentor  # noqa: E402  (after the mmcv shim)
-from . import methods  # noqa: F401,E402  (registers SCLIP, NACLIP and ClearCLIP under their authors' names)
-from . import datasets  # noqa: F401,E402  (registers data sets)
-from . import hooks  # noqa: F401,E402  (registers eval.py's hook)
-from .weights import WeightsError, load_clip  # noqa: E402
-from .text import TextFileError  # noqa: E402
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["ITACLIPSegmentor", "TextFileError", "WeightsError", "load_clip", "__version__"]
+_LAZY = {"ITACLIPSegmentor": "itaclip.models", "load_clip": "itaclip.weights", "WeightsError": "itaclip.fetch",
+         "TextFileError": "itaclip.class_files"}
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'itaclip' has no attribute {name!r}")

@@ -13,8 +13,8 @@ spelling of :mod:`itaclip.weights`) used when none are given, ``ITACLIP_DEVICE``
 """
 from __future__ import annotations
 
+from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 import mmcv
@@ -26,61 +26,17 @@ from mmseg.structures import SegDataSample
 
 from . import llm_texts, provenance
 from .render import ImageInput, ImageReadError, Segmentation, class_colour, palette, to_rgb
+from . import models  # noqa: F401  (every method registered, for presets of any method)
 from .segmentor import ITACLIPSegmentor
-from .text import read_auxiliary_texts
+from .class_files import read_auxiliary_texts
+from .presets import (DEFAULT_WEIGHTS, DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset, presets,
+                      resize_step)
 from .weights import default_precision
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-DEFAULT_WEIGHTS = "ViT-B/16"
-WEIGHTS_VARIABLE, DEVICE_VARIABLE = "ITACLIP_CLIP_WEIGHTS", "ITACLIP_DEVICE"  # defaults when none are given
 BACKGROUND_NAME = "background"
 # Constructor keys worth recording beside a result (the rest are memory/speed knobs).
 SETTING_KEYS = ("logit_scale", "prob_thd", "area_thd", "def_coefficient", "img_eng_coefficient",
                 "img_engineering", "attn_self", "slide_crop", "slide_stride", "pamr_steps", "pamr_stride")
-
-# ----------------------------------------------------------------------------------------- presets
-
-def presets() -> list[str]:
-    """Names of the presets: ``voc21`` for ``configs/cfg_voc21.py``, ``sclip/voc21`` for
-    ``configs/sclip/cfg_voc21.py`` (other methods and ablations live in subfolders)."""
-    names = (p.relative_to(CONFIG_DIR).with_name(p.stem[len("cfg_"):]) for p in CONFIG_DIR.rglob("cfg_*.py"))
-    return sorted(name.as_posix() for name in names)
-
-
-def find_config(name: str) -> Path | None:
-    """A config file: ``name`` as a path, else ``configs/<name>``, ``configs/<name>.py`` or the
-    preset ``configs/[<folder>/]cfg_<name>.py``; None when there is none."""
-    preset = Path(name)
-    for candidate in (preset, CONFIG_DIR / name, CONFIG_DIR / f"{name}.py",
-                      CONFIG_DIR / preset.parent / f"cfg_{preset.name}.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_preset(preset: str) -> Config:
-    """The mmengine config of a preset, or a one-line ValueError listing the presets."""
-    if not CONFIG_DIR.is_dir():  # a plain (not editable) install leaves the repository's configs/ behind
-        raise ValueError(f"presets are read from the repository's configs/ folder, which is not at {CONFIG_DIR}; "
-                         "install itaclip from a checkout with pip install -e .")
-    path = find_config(preset)
-    if path is None:
-        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(presets())}")
-    return Config.fromfile(str(path))
-
-
-def default_preset(background: bool) -> str:
-    """Settings for your own classes: Pascal VOC's with a background class, COCO-Stuff's without."""
-    return "voc21" if background else "coco_stuff164k"
-
-
-def resize_step(cfg: Config) -> tuple[tuple[int, int] | None, bool]:
-    """``(scale, keep_ratio)`` of the preset's test ``Resize`` (``(None, True)`` when it has none)."""
-    for step in cfg.test_dataloader.dataset.get("pipeline") or cfg.get("test_pipeline") or []:
-        if step.get("type") == "Resize":
-            return tuple(step["scale"]), bool(step.get("keep_ratio", False))
-    return None, True
-
 
 def default_weights() -> str:
     return os.environ.get(WEIGHTS_VARIABLE) or DEFAULT_WEIGHTS

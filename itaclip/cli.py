@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import inspect
 import json
 import os
 import re
@@ -23,18 +22,25 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
-from . import ITACLIPSegmentor, TextFileError, WeightsError, llm_texts
-from .api import (DEVICE_VARIABLE, WEIGHTS_VARIABLE, ImageReadError, Segmentation, Segmenter, default_preset,
-                  load_preset, to_rgb)
+# Only light modules here: --help, usage errors and file checks answer before torch and mmseg load.
+from . import llm_texts
 from .atomic import atomic_write
-from .text import check_auxiliary_names, read_auxiliary_texts, read_class_names
+from .class_files import TextFileError, check_auxiliary_names, read_auxiliary_texts, read_class_names
+from .fetch import WeightsError
+from .presets import DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset
 
-# Model settings --set may change: the constructor's keys, less those the command sets itself.
-SETTABLE = tuple(key for key in inspect.signature(ITACLIPSegmentor).parameters
-                 if key not in ("name_path", "classes", "background", "model_name", "device", "dataset_name",
-                                "auxiliary_text_path"))
+if TYPE_CHECKING:
+    from .api import Segmentation, Segmenter
+
+# Model settings --set may change: ITACLIPSegmentor's keys, less those the command sets itself (a test
+# keeps this list equal to the constructor's).
+SETTABLE = ("img_engineering", "attn_self", "def_coefficient", "img_eng_coefficient", "pamr_steps", "pamr_stride",
+            "logit_scale", "prob_thd", "area_thd", "slide_stride", "slide_crop", "width_chunk_size", "precision",
+            "memory_budget_mb", "sequential", "compile", "last_block", "closing", "renormalise", "window_padding",
+            "whole_image_via_input", "whole_image_pamr", "name_separator")
+COMMAND_KEYS = ("name_path", "classes", "background", "model_name", "device", "dataset_name", "auxiliary_text_path")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 DEFAULT_OUT = "itaclip_out"
 
@@ -246,6 +252,8 @@ def earlier_result(image: Path, out: Path, stem: str) -> str | None:
 
 def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segmenter:
     """The model of a preset's classes, or of the classes given; all input checks before the weights."""
+    from .api import Segmenter  # the heavy stack, now that the command line has been checked
+
     classes = read_classes(args)
     if classes is None:
         for option in ("background", "texts_file"):
@@ -282,9 +290,9 @@ def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segm
 
 
 def load_preset_or_fail(preset: str):
-    """The preset's config, or a usage error naming the presets."""
+    """The preset's config (read without importing the model code), or a usage error naming the presets."""
     try:
-        return load_preset(preset)
+        return load_preset(preset, import_custom_modules=False)
     except ValueError as err:
         raise UsageError(str(err)) from None
 
@@ -335,6 +343,10 @@ def segment(args: argparse.Namespace) -> int:
         raise
     settings = dict(segmenter.settings, overrides=overrides)
     failures = 0
+    from tqdm import tqdm
+
+    from .render import ImageReadError, to_rgb
+
     skipped = 0
     for image, stem in zip(tqdm(images, unit="image", disable=None if len(images) > 1 else True),
                            output_stems(images)):

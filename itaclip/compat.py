@@ -10,7 +10,9 @@ puts a small pure-PyTorch ``mmcv.ops`` in ``sys.modules``:
 * every other name raises ``ModuleNotFoundError`` on import, which is what
   mmseg's own ``try/except ModuleNotFoundError`` guards expect.
 
-A user with full, compiled mmcv keeps it untouched.
+A user with full, compiled mmcv keeps it untouched. Every module of the
+package that imports mmseg first imports :mod:`itaclip._shim`, which calls
+:func:`install` (this module itself has no import-time effect).
 """
 from __future__ import annotations
 

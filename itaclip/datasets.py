@@ -7,6 +7,7 @@ when :mod:`itaclip` is imported, so configs can name them by ``type``.
 """
 from __future__ import annotations
 
+from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 import os.path as osp
 
 from mmengine import fileio

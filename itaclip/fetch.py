@@ -29,6 +29,11 @@ class FetchError(RuntimeError):
     """A download failed or did not match its pinned digest (one-line message)."""
 
 
+class WeightsError(RuntimeError):
+    """CLIP weights could not be found, fetched or read (one-line message); defined here, with no
+    torch, so that callers can catch it before the heavy stack loads (:mod:`itaclip.weights` raises it)."""
+
+
 def cache_dir(subfolder: str | None = None) -> Path:
     """The cache folder (``$ITACLIP_CACHE``, else ``~/.cache/clip``), or a subfolder of it."""
     root = Path(os.environ.get("ITACLIP_CACHE") or Path.home() / ".cache" / "clip")

@@ -6,6 +6,7 @@ interruption can leave half-written; this hook writes each through
 """
 from __future__ import annotations
 
+from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 from pathlib import Path
 
 import numpy as np

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from . import fetch
-from .text import TextFileError
+from .class_files import TextFileError
 
 PAPER_REPOSITORY = "m-arda-aydn/ITACLIP"
 PAPER_COMMIT = "521a33c4f10760cd9a3a48beb432e92fac7838ab"

@@ -22,6 +22,7 @@ few protocol switches of :class:`~itaclip.segmentor.ITACLIPSegmentor`.
 """
 from __future__ import annotations
 
+from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 from mmseg.registry import MODELS
 
 from .segmentor import ITACLIPSegmentor

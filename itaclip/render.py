@@ -5,6 +5,7 @@ Shared by :class:`~itaclip.api.Segmenter`, the ``itaclip segment`` command and
 """
 from __future__ import annotations
 
+from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 import colorsys
 import functools
 import importlib.util

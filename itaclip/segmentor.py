@@ -6,6 +6,7 @@ so configs written for the paper's code build it unchanged.
 """
 from __future__ import annotations
 
+from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 import open_clip
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,8 @@ from .backbone import LastBlock, dense_features
 from .postprocess import postprocess
 from .slide import (batched, coverage, crop_windows, images_per_pass, pad_to_multiple, patch_logits, stitch,
                     window_grid)
-from .text import NAME_SEPARATOR, load_texts, query_embeddings, read_auxiliary_texts
+from .class_files import NAME_SEPARATOR, load_texts, read_auxiliary_texts
+from .text import query_embeddings
 from .views import NUM_VIEWS, combine_views, make_views
 from .weights import load_clip
 

@@ -31,7 +31,7 @@ import torch
 from open_clip.pretrained import get_pretrained_url
 
 from . import fetch
-from .fetch import cache_dir  # noqa: F401  (where weights land; re-exported)
+from .fetch import WeightsError, cache_dir  # noqa: F401  (re-exported: where weights land, what fails)
 
 # The paper's spelling (OpenAI's `clip.load`) -> open_clip's architecture name.
 OPENAI_NAMES = {
@@ -42,10 +42,6 @@ OPENAI_NAMES = {
 }
 PRECISIONS = ("fp32", "fp16", "bf16")
 _LOADED: dict[tuple, torch.nn.Module] = {}
-
-
-class WeightsError(RuntimeError):
-    """CLIP weights could not be found, fetched or read (one-line message)."""
 
 
 def default_precision(device: str | torch.device) -> str:

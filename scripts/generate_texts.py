@@ -5,7 +5,7 @@ ITACLIP mixes each class embedding with the embedding of a short text an
 instruct model wrote about the class (METHOD.md section 7). This script asks
 such a model once per class, with the paper's prompts and sampling settings,
 and writes one ``name >=text`` line per class (background excluded), the
-format ``itaclip.text.load_texts`` reads.
+format ``itaclip.class_files.load_texts`` reads.
 
 A run can be interrupted and restarted with the same arguments: the lines
 already written are kept and only the missing classes are asked for. The
@@ -88,7 +88,7 @@ def config_settings(config: str) -> tuple[Path, bool, str | None]:
     from mmengine import Config  # only needed with --config
 
     sys.path.insert(0, str(REPO))
-    from itaclip.api import find_config
+    from itaclip.presets import find_config
     from itaclip.segmentor import BACKGROUND_DATASETS
 
     path = find_config(config)

@@ -446,7 +446,7 @@ def test_texts_file_names_must_line_up_with_the_classes(tmp_path, tiny_checkpoin
 
 
 def test_a_byte_order_mark_is_not_part_of_a_name(tmp_path):
-    from itaclip.text import read_class_names
+    from itaclip.class_files import read_class_names
     path = tmp_path / "classes.txt"
     path.write_bytes("\ufeffcat, kitty\ndog\n".encode("utf-8"))
     assert read_class_names(path) == [["cat", "kitty"], ["dog"]]
@@ -555,3 +555,30 @@ def test_a_comma_without_a_space_is_a_warning(tmp_path, capsys, tiny_checkpoint)
     warning = capsys.readouterr().err.strip().splitlines()
     assert warning == [f"itaclip segment: warning: {tmp_path / 'classes.txt'}, line 1: 'cat,kitty' stays one name "
                        "(names are split on ', ', a comma and a space)"]
+
+
+# ------------------------------------------------------------------------------------------ fast start
+
+def test_settable_keys_are_the_constructors():
+    import inspect
+
+    from itaclip.segmentor import ITACLIPSegmentor
+    keys = [k for k in inspect.signature(ITACLIPSegmentor).parameters if k not in cli.COMMAND_KEYS]
+    assert list(cli.SETTABLE) == keys
+
+
+def test_the_command_starts_without_the_heavy_stack(tmp_path):
+    """--help and usage errors load neither torch nor mmseg (a generous time bound guards regressions)."""
+    import time
+
+    code = ("import sys, itaclip.cli as c; c.main(sys.argv[1:]) if len(sys.argv) > 1 else None; "
+            "print(sorted(m for m in ('torch', 'mmseg', 'open_clip', 'mmengine') if m in sys.modules))")
+    for args in ([], ["segment", str(tmp_path / "none.jpg"), "--classes", "cat"],
+                 ["segment", str(tmp_path), "--classes", "cat", "--set", "prob_thd=5"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert proc.stdout.strip().splitlines()[-1] == "[]", (args, proc.stdout, proc.stderr)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "itaclip.cli", "--help"], capture_output=True, timeout=60,
+                   env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert time.perf_counter() - started < 5.0

@@ -32,10 +32,17 @@ def run_clean(code: str) -> dict:
 
 
 def test_importing_itaclip_makes_mmseg_importable():
-    """In a clean process, `import itaclip` lets mmseg.models/datasets/evaluation import (shim iff no compiled ops)."""
-    result = run_clean("""
+    """In a clean process, `import itaclip.models` lets mmseg.models/datasets/evaluation import (shim iff no
+    compiled ops); `import itaclip` alone imports neither torch nor mmseg."""
+    light = run_clean("""
         import json, sys
         import itaclip
+        print(json.dumps(sorted(m for m in ("torch", "mmseg", "mmcv") if m in sys.modules)))
+    """)
+    assert light == []
+    result = run_clean("""
+        import json, sys
+        import itaclip.models
         import mmseg.models, mmseg.datasets, mmseg.evaluation
         import mmcv, mmcv.ops
         from itaclip.compat import compiled_ops_available

@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
-import itaclip  # noqa: F401  (registers the model and data sets)
+import itaclip.models  # noqa: F401  (registers the model and data sets)
 from itaclip import llm_texts
 from itaclip.segmentor import BACKGROUND_DATASETS
 

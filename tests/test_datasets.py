@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import itaclip  # noqa: F401  (registers the data sets)
+import itaclip.models  # noqa: F401  (registers the data sets)
 from mmengine.registry import DefaultScope
 from mmseg.registry import DATASETS
 

@@ -6,7 +6,7 @@ import torch
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-import itaclip  # noqa: F401  (registers the segmentor)
+import itaclip.models  # noqa: F401  (registers the segmentor)
 from itaclip.slide import pad_to_multiple, window_grid
 
 

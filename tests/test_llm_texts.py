@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 from itaclip import llm_texts
 from itaclip.segmentor import BACKGROUND_DATASETS
-from itaclip.text import TextFileError, load_texts
+from itaclip.class_files import TextFileError, load_texts
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("cfg_*.py"))

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
-import itaclip  # noqa: F401  (registers our models and data sets)
+import itaclip.models  # noqa: F401  (registers our models and data sets)
 from itaclip import llm_texts
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -143,7 +143,7 @@ def test_config_loads_and_matches_its_data_set(name):
     assert path.is_file(), path
     classes = DATASETS.get(dataset.type).METAINFO["classes"]
     assert len(path.read_text().splitlines()) == len(classes)
-    assert cfg.custom_imports.imports == ["itaclip"] and cfg.default_scope == "mmseg"
+    assert cfg.custom_imports.imports == ["itaclip.models"] and cfg.default_scope == "mmseg"
     assert cfg.test_evaluator.type == "IoUMetric" and cfg.test_evaluator.ignore_index == 255
     assert cfg.test_dataloader.batch_size == 1 and dataset.data_root == ""
     assert [t["type"] for t in dataset.pipeline] == ["LoadImageFromFile", "Resize", "LoadAnnotations", "PackSegInputs"]

@@ -10,8 +10,8 @@ import pytest
 from mmseg.registry import MODELS
 from PIL import Image
 
-import itaclip  # noqa: F401  (registers the adapters)
-from itaclip import api, cli
+import itaclip.models  # noqa: F401  (registers the adapters)
+from itaclip import cli, presets
 from itaclip.backbone import LastBlock
 from itaclip.methods import weights_name
 
@@ -122,9 +122,9 @@ def test_eval_runs_another_methods_config(tiny_checkpoint, tmp_path):
 
 def test_presets_of_every_method(tiny_checkpoint, tmp_path, capsys):
     """Presets name subfolders; the command segments with another method's preset and records it."""
-    names = api.presets()
+    names = presets.presets()
     assert {"voc21", "sclip/voc21", "naclip/voc21", "clearclip/voc21", "ablations/voc21_no_fusion"} <= set(names)
-    assert api.find_config("naclip/voc21") == REPO / "configs" / "naclip" / "cfg_voc21.py"
+    assert presets.find_config("naclip/voc21") == REPO / "configs" / "naclip" / "cfg_voc21.py"
     image = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(image)
     status = cli.main(["segment", str(image), "--preset", "clearclip/voc21", "--weights", str(tiny_checkpoint),

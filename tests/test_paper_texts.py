@@ -14,7 +14,7 @@ import pytest
 from mmengine.config import Config
 
 from itaclip import llm_texts, provenance
-from itaclip.text import TextFileError, load_texts
+from itaclip.class_files import TextFileError, load_texts
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "voc21_definitions.txt"

@@ -3,17 +3,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from itaclip import load_clip, text
-from itaclip.text import TextFileError
+from itaclip import class_files, load_clip, text
+from itaclip.class_files import TextFileError
 
 
 def test_read_class_names(tmp_path):
     """Every ', '-separated name is a query of its line's class."""
     path = tmp_path / "names.txt"
     path.write_text("sky, wall\ncat\nperson, person in shirt, body\n")
-    classes = text.read_class_names(path)
+    classes = class_files.read_class_names(path)
     assert classes == [["sky", "wall"], ["cat"], ["person", "person in shirt", "body"]]
-    queries, idx = text.flatten_queries(classes)
+    queries, idx = class_files.flatten_queries(classes)
     assert queries == ["sky", "wall", "cat", "person", "person in shirt", "body"]
     assert idx == [0, 0, 1, 2, 2, 2]
 
@@ -22,7 +22,7 @@ def test_read_auxiliary_texts(tmp_path):
     """Only the part after the first '>=' is kept; blank lines at the very end are no lines."""
     path = tmp_path / "aux.txt"
     path.write_text("cat >=a small pet\nroad >=street >= lane\n\n \n")
-    assert text.read_auxiliary_texts(path) == [("cat", "a small pet"), ("road", "street >= lane")]
+    assert class_files.read_auxiliary_texts(path) == [("cat", "a small pet"), ("road", "street >= lane")]
 
 
 @pytest.mark.parametrize("content,needle", [
@@ -35,14 +35,14 @@ def test_malformed_auxiliary_file(tmp_path, content, needle):
     path = tmp_path / "aux.txt"
     path.write_text(content)
     with pytest.raises(TextFileError) as err:
-        text.read_auxiliary_texts(path)
+        class_files.read_auxiliary_texts(path)
     assert needle in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_missing_file_names_the_option(tmp_path):
     """A missing class file names the option to fix."""
     with pytest.raises(TextFileError, match="name_path"):
-        text.read_class_names(tmp_path / "nope.txt")
+        class_files.read_class_names(tmp_path / "nope.txt")
 
 
 @pytest.mark.parametrize("background", [True, False])
@@ -78,10 +78,10 @@ def test_line_count_mismatch(tiny_checkpoint, tmp_path):
     names.write_text("background\ncat\ndog\n")
     aux.write_text("cat >=pet\n")
     with pytest.raises(TextFileError) as err:
-        text.load_texts(names, aux, background=True)
+        class_files.load_texts(names, aux, background=True)
     assert str(names) in str(err.value) and str(aux) in str(err.value)
     aux.write_text("cat >=pet\ndog >=hound\n")
-    classes, texts = text.load_texts(names, aux, background=True)
+    classes, texts = class_files.load_texts(names, aux, background=True)
     assert texts == ["pet", "hound"]
     features, idx = text.query_embeddings(load_clip(str(tiny_checkpoint)), classes, texts, 0.1, background=True)
     assert features.shape[0] == 3 and idx == [0, 1, 2]
