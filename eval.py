@@ -106,6 +106,9 @@ def build_config(args: argparse.Namespace):
     if args.show_dir:
         cfg.default_hooks.visualization.draw = True
         cfg.visualizer.save_dir = args.show_dir
+    for step in cfg.test_dataloader.dataset.get("pipeline", []):  # a bad label file: one line naming it
+        if step.get("type") == "LoadAnnotations":
+            step["type"] = "LoadCheckedAnnotations"
     if args.out:  # written atomically by itaclip's hook, not by the metric's plain save
         cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="SavePredictionsHook", out_dir=args.out)]
     return cfg
@@ -174,11 +177,19 @@ def log_record(record: dict, logger) -> None:
     logger.info("\n".join(lines))
 
 
+def last_line(err: Exception) -> str:
+    """An error's own line: a data-loader worker wraps it in a traceback whose last line is ``Type: message``."""
+    line = str(err).strip().splitlines()[-1]
+    name, sep, message = line.partition(": ")
+    return message if sep and name.endswith(type(err).__name__) else line
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = build_config(args)
     import itaclip
     import itaclip.models  # noqa: F401  (registers the models, data sets and hooks in mmseg)
+    from itaclip.datasets import LabelFileError
     from itaclip.atomic import atomic_write
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
@@ -194,8 +205,8 @@ def main(argv=None) -> dict:
         if get_rank() == 0:
             log_record(record, runner.logger)
         metrics = runner.test()
-    except (itaclip.TextFileError, itaclip.WeightsError) as err:  # say what to fix, in one line
-        sys.exit(f"eval.py: {err}")
+    except (itaclip.TextFileError, itaclip.WeightsError, LabelFileError) as err:  # say what to fix, in one line
+        sys.exit(f"eval.py: {last_line(err)}")
     if get_rank() == 0:
         out = Path(cfg.work_dir) / "metrics.json"
         with atomic_write(out, "w") as f:

@@ -3,7 +3,8 @@
 mmseg has Pascal VOC with background (21 classes) but neither COCO-Object
 (81 classes, labels made by ``datasets/cvt_coco_object.py``) nor Pascal VOC
 without background (20 classes). Both are registered in mmseg's ``DATASETS``
-when :mod:`itaclip` is imported, so configs can name them by ``type``.
+when :mod:`itaclip.models` is imported, so configs can name them by ``type``; so is
+``LoadCheckedAnnotations``, the label loader eval.py uses (one line naming a bad label file).
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import os.path as osp
 
 from mmengine import fileio
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
-from mmseg.registry import DATASETS
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import DATASETS, TRANSFORMS
 
 from .render import palette
 
@@ -74,3 +76,21 @@ class PascalVOC20Dataset(BaseSegDataset):
             raise FileNotFoundError(f"Pascal VOC image folder not found: {self.data_prefix['img_path']}")
         if not lazy_init:
             self.full_init()
+
+
+class LabelFileError(ValueError):
+    """A label file of the data set cannot be read (one line naming it)."""
+
+
+@TRANSFORMS.register_module()
+class LoadCheckedAnnotations(LoadAnnotations):
+    """mmseg's ``LoadAnnotations``, with one line naming a label file that is missing or cannot be decoded
+    (eval.py puts it in place of ``LoadAnnotations``; it loads exactly the same labels)."""
+
+    def _load_seg_map(self, results: dict) -> None:
+        try:
+            super()._load_seg_map(results)
+        except (OSError, AttributeError, ValueError) as err:  # a missing file; undecodable bytes give None
+            why = "cannot be decoded" if isinstance(err, AttributeError) else str(err).splitlines()[0]
+            raise LabelFileError(f"label file {results.get('seg_map_path')} cannot be read ({why}); fix or "
+                                 "remove it, or leave its image out of the split file") from None

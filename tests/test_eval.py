@@ -209,3 +209,20 @@ print(json.dumps(dict(seen=seen, device=cfg.model.device, visible=os.environ.get
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["device"] == "cpu" and result["visible"] == ""
     assert all(v == "" for v in result["seen"]), result["seen"]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_corrupt_label_names_its_file(tmp_path, tiny_checkpoint, workers):
+    names = write_voc(tmp_path / "VOC2012")
+    bad = tmp_path / "VOC2012" / "SegmentationClass" / f"{names[1]}.png"
+    bad.write_bytes(b"not a png at all")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "eval.py"), "--config", "cfg_voc21", "--texts", "none", "--data-root",
+         str(tmp_path / "VOC2012"), "--work-dir", str(tmp_path / "work"), "--cfg-options",
+         f"model.model_name={tiny_checkpoint}", "model.device=cpu", *FAST, f"test_dataloader.num_workers={workers}",
+         "test_dataloader.persistent_workers=False"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"eval.py: label file {bad} cannot be read"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
