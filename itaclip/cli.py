@@ -1,4 +1,4 @@
-"""The ``itaclip`` command: segment your own images into the classes you name.
+"""The ``itaclip`` command: segment your own images into the classes you name; ``eval``; ``presets``.
 
     itaclip segment photo.jpg holiday/ --classes "cat, dog, tv; monitor" --background "wall, floor, sky"
     itaclip segment photo.jpg --preset voc21            # a data set's classes and texts, as eval.py runs it
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         "segment", help="segment images into the classes you name",
         description="Segment images (or every image in a folder) into the classes you name. Writes "
                     "<stem>_mask.png, <stem>_overlay.png and <stem>.json per image into --out.")
+    commands.add_parser("eval", add_help=False,
+                        help="evaluate a config on a data set: eval.py's options (itaclip eval --help)")
+    commands.add_parser("presets", help="list the presets (configs) with their data set, method and LLM texts")
     seg.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders of images")
     seg.add_argument("--classes", help='comma-separated classes; ";" separates synonyms of one class, '
                                        'e.g. "cat, dog, tv; monitor; screen"')
@@ -378,12 +381,35 @@ def segment(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def list_presets() -> int:
+    """``itaclip presets``: every preset with its data set, method and LLM texts (configs read, not run)."""
+    from .presets import load_preset, presets
+
+    rows = [("preset", "data set", "method", "LLM texts")]
+    for name in presets():
+        cfg = load_preset(name, import_custom_modules=False)
+        rows.append((name, cfg.test_dataloader.dataset.type, cfg.model.type,
+                     str(cfg.model.get("auxiliary_text_path") or "none")))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"]:  # eval.py's own options, parsed by itaclip.evaluate
+        from .evaluate import main as evaluate
+
+        evaluate(argv[1:], prog="itaclip eval")
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "presets":
+        return list_presets()
     try:
         return segment(args)
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import fetch
 from .class_files import TextFileError
+from .presets import shipped
 
 PAPER_REPOSITORY = "m-arda-aydn/ITACLIP"
 PAPER_COMMIT = "521a33c4f10760cd9a3a48beb432e92fac7838ab"
@@ -34,7 +35,7 @@ PAPER_SHA256 = {  # METHOD.md section 7
 }
 URL_VARIABLE = "ITACLIP_PAPER_TEXTS_URL"
 CACHE_SUBFOLDER = "paper_texts"
-OURS_DIR = Path(__file__).resolve().parents[1] / "llm_texts"
+OURS_DIR = shipped("llm_texts")
 CHOICES = ("paper", "ours", "none")
 PAPER, OURS = "paper:", "ours:"
 FETCH_SCRIPT = "python scripts/fetch_paper_texts.py"

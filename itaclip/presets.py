@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mmengine.config import Config
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+def shipped(folder: str) -> Path:
+    """A folder the package ships (``configs``, ``llm_texts``): inside an installed wheel (``itaclip/_data``),
+    else the checkout's top-level folder (an editable install or a clone)."""
+    installed = Path(__file__).resolve().parent / "_data" / folder
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / folder
+
+
+CONFIG_DIR = shipped("configs")
 DEFAULT_WEIGHTS = "ViT-B/16"
 WEIGHTS_VARIABLE, DEVICE_VARIABLE = "ITACLIP_CLIP_WEIGHTS", "ITACLIP_DEVICE"  # defaults when none are given
 
@@ -41,9 +48,8 @@ def load_preset(preset: str, import_custom_modules: bool = True) -> "Config":
     """
     from mmengine.config import Config
 
-    if not CONFIG_DIR.is_dir():  # a plain (not editable) install leaves the repository's configs/ behind
-        raise ValueError(f"presets are read from the repository's configs/ folder, which is not at {CONFIG_DIR}; "
-                         "install itaclip from a checkout with pip install -e .")
+    if not CONFIG_DIR.is_dir():
+        raise ValueError(f"the package's configs are missing (looked in {CONFIG_DIR}); reinstall itaclip")
     path = find_config(preset)
     if path is None:
         raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(presets())}")

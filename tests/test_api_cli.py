@@ -582,3 +582,17 @@ def test_the_command_starts_without_the_heavy_stack(tmp_path):
     subprocess.run([sys.executable, "-m", "itaclip.cli", "--help"], capture_output=True, timeout=60,
                    env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert time.perf_counter() - started < 5.0
+
+
+def test_presets_and_eval_subcommands(capsys):
+    assert cli.main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows["voc21"] == ["PascalVOCDataset", "ITACLIPSegmentor", "paper:voc21_definitions.txt"]
+    assert rows["sclip/voc21"] == ["PascalVOCDataset", "CLIPForSegmentation", "none"]
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["eval", "--config", "cfg_voc21", "--help"])
+    assert stop.value.code == 0 and "usage: itaclip eval" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["eval", "--config", "cfg_nope", "--data-root", "."])
+    assert "itaclip eval: --config cfg_nope: no such file" in str(stop.value.code)
