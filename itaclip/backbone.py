@@ -55,7 +55,6 @@ class LastBlock:
 
 
 ITACLIP = LastBlock()
-FUSED_BLOCKS = ITACLIP.fuse_blocks  # 1-based blocks whose maps join the last block's (ViT-B/16)
 
 
 def positional_embedding(visual: nn.Module, grid_h: int, grid_w: int) -> Tensor:

@@ -20,16 +20,14 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 # Only light modules here: --help, usage errors and file checks answer before torch and mmseg load.
 from . import llm_texts
 from .atomic import atomic_write
 from .class_files import TextFileError, check_auxiliary_names, read_auxiliary_texts, read_class_names
 from .fetch import WeightsError
-from .presets import DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset
+from .presets import DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset, presets
 
 if TYPE_CHECKING:
     from .api import Segmentation, Segmenter
@@ -282,9 +280,6 @@ def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segm
         raise UsageError(f"{len(classes) + (background is not None)} classes: a palette mask holds at most 256")
     if args.texts_file is not None:
         entries = read_auxiliary_texts(llm_texts.resolve(args.texts_file))
-        if len(entries) != len(classes):
-            raise UsageError(f"--texts-file {args.texts_file} has {len(entries)} lines for {len(classes)} classes; "
-                             "write one line per class, in class order, background excluded")
         source = ("--classes", "class") if args.classes is not None else (str(args.classes_file), "line")
         check_auxiliary_names(entries, classes, False, f"--texts-file {args.texts_file}", *source)
     load_preset_or_fail(args.preset or default_preset(background is not None))
@@ -305,19 +300,18 @@ def check_device(args: argparse.Namespace) -> None:
     device = args.device or os.environ.get(DEVICE_VARIABLE)
     if device is None:
         return
-    source = "--device" if args.device else f"{DEVICE_VARIABLE}="
+    given = f"--device {device}" if args.device else f"{DEVICE_VARIABLE}={device}"
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise UsageError(f"{source}{' ' if args.device else ''}{device}: write cpu, cuda or cuda:N")
+        raise UsageError(f"{given}: write cpu, cuda or cuda:N")
     import torch
 
     if device.startswith("cuda"):
         index = int(device.partition(":")[2] or 0)
         if not torch.cuda.is_available():
-            raise UsageError(f"{source}{' ' if args.device else ''}{device}: CUDA is not available here; "
-                             "use --device cpu")
+            raise UsageError(f"{given}: CUDA is not available here; use --device cpu")
         if index >= torch.cuda.device_count():
-            raise UsageError(f"{source}{' ' if args.device else ''}{device}: this machine has "
-                             f"{torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+            raise UsageError(f"{given}: this machine has {torch.cuda.device_count()} GPU(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
 
 
 def writable_folder(out: Path) -> bool:
@@ -344,13 +338,12 @@ def segment(args: argparse.Namespace) -> int:
         if created and not any(args.out.iterdir()):  # a run that fails before any result leaves no empty folder
             args.out.rmdir()
         raise
-    settings = dict(segmenter.settings, overrides=overrides)
-    failures = 0
     from tqdm import tqdm
 
     from .render import ImageReadError, to_rgb
 
-    skipped = 0
+    settings = dict(segmenter.settings, overrides=overrides)
+    failures = skipped = 0
     for image, stem in zip(tqdm(images, unit="image", disable=None if len(images) > 1 else True),
                            output_stems(images)):
         earlier = earlier_result(image, args.out, stem)
@@ -383,8 +376,6 @@ def segment(args: argparse.Namespace) -> int:
 
 def list_presets() -> int:
     """``itaclip presets``: every preset with its data set, method and LLM texts (configs read, not run)."""
-    from .presets import load_preset, presets
-
     rows = [("preset", "data set", "method", "LLM texts")]
     for name in presets():
         cfg = load_preset(name, import_custom_modules=False)

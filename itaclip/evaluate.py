@@ -161,8 +161,9 @@ def check_data(cfg) -> None:
                              f"the layout of {dataset.type}")
     classes = (dataset.get("metainfo") or {}).get("classes") or DATASETS.get(dataset.type).METAINFO["classes"]
     name_path = cfg.model.get("name_path")
-    if name_path and len(read_class_names(name_path)) != len(classes):
-        raise ValueError(f"model.name_path {name_path} has {len(read_class_names(name_path))} classes but the "
+    count = len(read_class_names(name_path)) if name_path else len(classes)
+    if count != len(classes):
+        raise ValueError(f"model.name_path {name_path} has {count} classes but the "
                          f"data set {dataset.type} has {len(classes)}; give a class-name file with one line per "
                          "class of the data set, in its order")
 

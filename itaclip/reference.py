@@ -15,7 +15,7 @@ from torch import Tensor
 
 from .backbone import dense_features, patch_grid
 from .pamr import NEIGHBOURS
-from .slide import pad_to_multiple, window_grid
+from .slide import patch_padding, window_grid
 from .views import blur, grayscale
 
 
@@ -96,8 +96,7 @@ def _slide(model, image: Tensor, ori_shape) -> Tensor:
     for w in window_grid(height, width, model.slide_crop, model.slide_stride):
         crop = image[..., w.y1:w.y2, w.x1:w.x2]
         if model.window_padding:  # pad to whole patches, take the window's part of the padded logits
-            (top, bottom), (left, right) = (pad_to_multiple(n, p) for n, p in
-                                            zip(crop.shape[-2:], model.visual.conv1.kernel_size))
+            (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:])
             logits = crop_logits(model, F.pad(crop, (left, right, top, bottom)))
             logits = logits[..., top:top + crop.shape[-2], left:left + crop.shape[-1]]
         else:

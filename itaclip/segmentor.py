@@ -20,7 +20,7 @@ from torch import Tensor
 from . import llm_texts, pamr, reference
 from .backbone import LastBlock, dense_features
 from .postprocess import postprocess
-from .slide import (batched, coverage, crop_windows, images_per_pass, pad_to_multiple, patch_logits, stitch,
+from .slide import (batched, coverage, crop_windows, images_per_pass, patch_logits, patch_padding, stitch,
                     window_grid)
 from .class_files import NAME_SEPARATOR, load_texts, read_auxiliary_texts
 from .text import query_embeddings
@@ -171,8 +171,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         windows = window_grid(height, width, self.slide_crop, self.slide_stride)
         crops, padding = crop_windows(image, windows), ((0, 0), (0, 0))
         if self.window_padding:
-            patch_h, patch_w = self.visual.conv1.kernel_size
-            padding = (pad_to_multiple(crops.shape[-2], patch_h), pad_to_multiple(crops.shape[-1], patch_w))
+            padding = patch_padding(self.visual, *crops.shape[-2:])
             crops = F.pad(crops, (*padding[1], *padding[0]))
         grid = self._crop_grids(crops)
         return stitch(grid, windows, height, width, padding) / coverage(windows, height, width, grid.device)

@@ -93,6 +93,12 @@ def pad_to_multiple(size: int, multiple: int) -> tuple[int, int]:
     return extra // 2, extra - extra // 2
 
 
+def patch_padding(visual: nn.Module, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` that pad a ``height x width`` crop to whole patches of ``visual``."""
+    patch_h, patch_w = visual.conv1.kernel_size
+    return pad_to_multiple(height, patch_h), pad_to_multiple(width, patch_w)
+
+
 def _placement(starts: list[int], size: int, grid: int, total: int, device=None,
                padding: tuple[int, int] = (0, 0)) -> Tensor:
     """(total, len(starts)*grid): each window's bilinear map placed at its offset along one axis.

@@ -7,7 +7,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import itaclip.models  # noqa: F401  (registers the segmentor)
-from itaclip.slide import pad_to_multiple, window_grid
+from itaclip.slide import patch_padding, window_grid
 
 
 def _cases(golden_dir):
@@ -101,7 +101,7 @@ def test_baseline_matches_its_authors(golden_dir, tiny_checkpoint, index, sequen
             if model.slide_crop > 0 else None
         crop = data["inputs"] if window is None else data["inputs"][..., window.y1:window.y2, window.x1:window.x2]
         if model.window_padding and window is not None:
-            (top, bottom), (left, right) = (pad_to_multiple(n, 16) for n in crop.shape[-2:])
+            (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:])
             crop = torch.nn.functional.pad(crop, (left, right, top, bottom))
         features = model.extract_feat(crop)
         features = features[:, 1:] if data["dense_features"].shape[1] == features.shape[1] - 1 else features
