@@ -35,15 +35,27 @@ def _shifted(x: Tensor, shifts: list[tuple[int, int]]):
 
 
 def affinity(image: Tensor, dilations=(8, 16)) -> Tensor:
-    """Softmaxed neighbour weights of a (B, C, H, W) guide image, (B, P, H, W)."""
+    """Softmaxed neighbour weights of a (B, C, H, W) guide image, (B, P, H, W).
+
+    Neighbour by neighbour, so that besides the P weights only a few
+    image-sized tensors live at once (about 100 bytes a pixel in fp32, where
+    stacking every neighbour would take eight times as much).
+    """
     shifts = offsets(dilations)
-    neighbours = torch.stack(list(_shifted(image, shifts)), dim=2)  # (B, C, P, H, W)
-    centre = image.unsqueeze(2)
-    per_dilation = neighbours.split(len(NEIGHBOURS), dim=2)
-    samples = torch.cat([torch.cat([centre, n], dim=2) for n in per_dilation], dim=2)
-    sigma = samples.std(dim=2, keepdim=True)
-    weights = -(neighbours - centre).abs() / (1e-8 + 0.1 * sigma)
-    return weights.mean(1).softmax(1)
+    samples = len(shifts) + len(dilations)  # the centre once per dilation
+    total = image * len(dilations)
+    for neighbour in _shifted(image, shifts):
+        total += neighbour
+    mean = total / samples
+    spread = (image - mean).square_() * len(dilations)
+    for neighbour in _shifted(image, shifts):
+        spread += (neighbour - mean).square_()
+    scale = spread.div_(samples - 1).sqrt_().mul_(0.1).add_(1e-8)  # 1e-8 + 0.1 * unbiased std
+    del total, mean
+    weights = image.new_empty(image.shape[0], len(shifts), *image.shape[-2:])
+    for n, neighbour in enumerate(_shifted(image, shifts)):
+        weights[:, n] = (neighbour - image).abs_().div_(scale).mean(1).neg_()
+    return weights.softmax(1)
 
 
 def refine(image: Tensor, mask: Tensor, steps: int = 10, dilations=(8, 16),
@@ -58,11 +70,12 @@ def refine(image: Tensor, mask: Tensor, steps: int = 10, dilations=(8, 16),
         return mask
     weights = affinity(image.to(mask.dtype), dilations)
     chunk = channels_per_chunk or mask.shape[1]
-    return torch.cat([_iterate(weights, mask[:, i:i + chunk], steps, dilations)
+    return torch.cat([propagate(weights, mask[:, i:i + chunk], steps, dilations)
                       for i in range(0, mask.shape[1], chunk)], dim=1)
 
 
-def _iterate(weights: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
+def propagate(weights: Tensor, mask: Tensor, steps: int, dilations=(8, 16)) -> Tensor:
+    """``steps`` PAMR iterations of ``mask`` (B, Q, H, W) with the :func:`affinity` ``weights`` (B, P, H, W)."""
     shifts = offsets(dilations)
     for _ in range(steps):
         out = torch.zeros_like(mask)

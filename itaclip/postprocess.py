@@ -26,13 +26,19 @@ def class_probabilities(logits: Tensor, query_idx: Tensor, num_classes: int, log
     return out.view((num_classes,) + probs.shape[1:])
 
 
+def kept_classes(areas: Tensor, area_thd: float) -> Tensor:
+    """Step 3's rule on per-class argmax areas (C,): which classes keep their probabilities (class 0 always)."""
+    keep = torch.ones_like(areas, dtype=torch.bool)
+    keep[1:] = areas[1:] > area_thd * areas[1:].sum()
+    return keep
+
+
 def drop_small_classes(probs: Tensor, area_thd: float | None) -> Tensor:
     """Step 3: zero the probabilities of classes 1.. whose argmax area is too small (in place)."""
     if area_thd is None:
         return probs
-    areas = torch.bincount(probs.argmax(0).flatten(), minlength=probs.shape[0])[1:]
-    keep = areas > area_thd * areas.sum()
-    probs[1:] *= keep.to(probs.dtype)[:, None, None]
+    areas = torch.bincount(probs.argmax(0).flatten(), minlength=probs.shape[0])
+    probs *= kept_classes(areas, area_thd).to(probs.dtype)[:, None, None]
     return probs
 
 
@@ -54,7 +60,10 @@ def close(labels: Tensor) -> Tensor:
 def postprocess(logits: Tensor, query_idx: Tensor, num_classes: int, logit_scale: float,
                 prob_thd: float = 0.0, area_thd: float | None = None, closing: bool = True,
                 renormalise: bool = False) -> tuple[Tensor, Tensor]:
-    """(Q, H, W) logits -> ``(seg_logits (C, H, W), pred_sem_seg (1, H, W))`` as the segmentor stores them.
+    """(Q, H, W) logits -> ``(seg_logits (C, H, W), pred_sem_seg (1, H, W))``, the whole image at once.
+
+    The paper's steps in its order, as the sequential path runs them; the
+    batched path runs the same steps in tiles (:mod:`itaclip.tiles`).
 
     ``closing`` is step 5 (ITACLIP's; without it the labels stay int64);
     ``renormalise`` divides the stored probabilities by their sum per pixel

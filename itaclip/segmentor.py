@@ -17,7 +17,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from . import llm_texts, pamr, reference
+from . import llm_texts, reference, tiles
 from .backbone import LastBlock, dense_features
 from .postprocess import postprocess
 from .slide import (batched, coverage, crop_windows, images_per_pass, patch_logits, patch_padding, stitch,
@@ -35,6 +35,10 @@ BACKGROUND_DATASETS = ("voc21", "context60", "coco_object")  # data sets whose c
 CPU_BUDGET_MB = 64
 # PAMR on a CPU: 80 channels of 375x500 took 1.2 s at once, 0.39 s in cache-sized chunks of 4-16.
 PAMR_CPU_BYTES = 8 * 2**20
+# Memory one tile of the full-size stages may take on a CPU (itaclip.tiles), at most a quarter of the
+# available memory: a 48-megapixel photo with 171 classes then peaks near 6 GB (larger tiles would
+# save little: the halo PAMR needs is already small beside them).
+CPU_TILE_BUDGET_MB = 4096
 
 
 def preprocessor_for(clip: torch.nn.Module) -> dict:
@@ -72,11 +76,17 @@ class ITACLIPSegmentor(BaseSegmentor):
     see :meth:`set_classes`), ``background`` (class 0 is background; ``None`` infers it from
     ``dataset_name`` like the paper), ``precision`` (``fp32``/``fp16``/``bf16``;
     ``None`` is fp16 on CUDA, fp32 on CPU), ``memory_budget_mb`` (bytes a pass
-    may use; ``None`` is half the free CUDA memory, or 64 MiB on CPU) and
+    may use; ``None`` is half the free CUDA memory, or 64 MiB on CPU),
     ``sequential`` (run windows and views one pass at a time with PAMR by
-    dilated convolutions, the paper's order; for benchmarks and checks) and
-    ``compile`` (``torch.compile`` the vision forward: a compilation per
-    window size first; ``scripts/benchmark.py --compile`` tells if it pays).
+    dilated convolutions, the paper's order, the whole image at once; for
+    benchmarks and checks), ``compile`` (``torch.compile`` the vision
+    forward: a compilation per window size first; ``scripts/benchmark.py
+    --compile`` tells if it pays), ``tile_budget_mb`` (bytes one tile of the
+    full-size stages, upsampling, PAMR and post-processing, may use, see
+    :mod:`itaclip.tiles`; ``None`` is a quarter of the free memory, at most
+    4 GiB on a CPU) and ``keep_probs`` (store ``seg_logits``: ``None`` when
+    C x H x W floats fit the tile budget, ``True`` always, ``False`` never;
+    the labels never need them whole).
 
     Where other methods differ (their adapters in :mod:`itaclip.methods` set
     these; ITACLIP's values are the defaults): ``last_block`` (a dict of
@@ -103,7 +113,8 @@ class ITACLIPSegmentor(BaseSegmentor):
                  classes: list[str | list[str]] | None = None, compile: bool = False,
                  last_block: dict | None = None, closing: bool = True, renormalise: bool = False,
                  window_padding: bool = False, whole_image_via_input: bool = False,
-                 whole_image_pamr: bool = False, name_separator: str = NAME_SEPARATOR):
+                 whole_image_pamr: bool = False, name_separator: str = NAME_SEPARATOR,
+                 tile_budget_mb: float | None = None, keep_probs: bool | None = None):
         super().__init__(data_preprocessor=SegDataPreProcessor(**DATA_PREPROCESSOR))
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if background is None:
@@ -128,6 +139,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         self.slide_stride, self.slide_crop = slide_stride, slide_crop
         self.width_chunk_size = width_chunk_size
         self.memory_budget_mb, self.sequential = memory_budget_mb, sequential
+        self.tile_budget_mb, self.keep_probs = tile_budget_mb, keep_probs
         self.closing, self.renormalise, self.window_padding = closing, renormalise, window_padding
         self.whole_image_via_input, self.whole_image_pamr = whole_image_via_input, whole_image_pamr
         self.encoder = torch.compile(dense_features, dynamic=False) if compile else dense_features
@@ -159,12 +171,6 @@ class ITACLIPSegmentor(BaseSegmentor):
             return torch.cuda.mem_get_info(device)[0] // 2
         return CPU_BUDGET_MB * 2**20
 
-    def _pamr_chunk(self, size: tuple[int, int]) -> int | None:
-        """Mask channels PAMR refines together: all on a GPU, a cache-sized few on a CPU."""
-        if self.query_features.device.type == "cuda":
-            return None
-        return max(1, PAMR_CPU_BYTES // (4 * size[0] * size[1]))
-
     def _window_logits(self, image: Tensor) -> Tensor:
         """Sliding-window logits at input size, (Q, H, W), all windows x views batched."""
         height, width = image.shape[-2:]
@@ -191,29 +197,69 @@ class ITACLIPSegmentor(BaseSegmentor):
         views = make_views(crops).flatten(0, 1)
         return combine_views(batched(run, views, per_pass).unflatten(0, (NUM_VIEWS, len(crops))), self.lam)
 
+    def source_logits(self, image: Tensor) -> tuple[Tensor, bool]:
+        """The logits the full-size stages start from, (Q, h, w), and whether PAMR refines them.
+
+        Sliding windows: the window canvas at input size. Whole image: its
+        patch-grid logits (NACLIP: resized to the input size first).
+        """
+        if self.slide_crop > 0:
+            return self._window_logits(image), True
+        logits = self._crop_grids(image[None])
+        if self.whole_image_via_input:
+            logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return logits[0], self.whole_image_pamr
+
+    def full_size_settings(self, refine: bool = True) -> tiles.FullSize:
+        """The stages after the sliding window (:mod:`itaclip.tiles`), with this model's keys and budget."""
+        on_gpu = self.query_features.device.type == "cuda"
+        if self.tile_budget_mb is not None:
+            budget = int(self.tile_budget_mb * 2**20)
+        else:
+            free = tiles.available_bytes(self.query_features.device)
+            budget = free // 4 if on_gpu else min(CPU_TILE_BUDGET_MB * 2**20, (free or 2**32) // 4)
+        return tiles.FullSize(self.query_idx, self.num_classes, self.logit_scale,
+                              self.pamr_steps if refine else 0, self.pamr_stride, self.prob_thd, self.area_thd,
+                              self.closing, self.renormalise, None if on_gpu else PAMR_CPU_BYTES, budget)
+
     def query_logits(self, image: Tensor, ori_shape: tuple[int, int]) -> Tensor:
-        """Per-query logits of one normalised RGB image (3, H, W) at ``ori_shape``, (Q, h, w)."""
+        """Per-query logits of one normalised RGB image (3, H, W) at ``ori_shape``, (Q, h, w), untiled (for checks)."""
         if self.sequential:
             return reference.query_logits(self, image, ori_shape)
         image = image.to(self.query_features.device)
-        if self.slide_crop <= 0:  # the whole image is one crop, upsampled straight to ori_shape, no PAMR
-            logits = self._crop_grids(image[None])
-            if self.whole_image_via_input:
-                logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
-            logits = F.interpolate(logits, size=ori_shape, mode="bilinear", align_corners=False)
-            if not self.whole_image_pamr:
-                return logits[0]
-        else:
-            logits = F.interpolate(self._window_logits(image)[None], size=ori_shape, mode="bilinear",
-                                   align_corners=False)
-        if self.pamr_steps > 0:
-            guide = F.interpolate(image[None].float(), size=ori_shape, mode="bilinear", align_corners=False)
-            logits = pamr.refine(guide, logits, self.pamr_steps, self.pamr_stride, self._pamr_chunk(ori_shape))
-        return logits[0]
+        source, refine = self.source_logits(image)
+        settings = self.full_size_settings(refine)
+        guide = tiles.pamr_guide(image, ori_shape) if settings.pamr_steps > 0 else None
+        return tiles.refined_logits(source, guide, ori_shape, tiles.Window(0, ori_shape[0], 0, ori_shape[1]),
+                                    settings)
+
+    def segment_image(self, image: Tensor, ori_shape: tuple[int, int],
+                      keep_probs: bool | None = None) -> tuple[Tensor | None, Tensor]:
+        """Class probabilities (C, h, w) and labels (1, h, w) of one normalised image (3, H, W) at ``ori_shape``.
+
+        ``keep_probs``: None (``self.keep_probs``), True or False (probabilities not returned; the labels
+        need them only tile by tile).
+        """
+        keep_probs = self.keep_probs if keep_probs is None else keep_probs
+        if keep_probs is None:  # what fits: probabilities kept while they are within the tile budget
+            keep_probs = 4 * self.num_classes * ori_shape[0] * ori_shape[1] <= self.full_size_settings().budget
+        if self.sequential:  # the paper's order, the whole image at once
+            logits = reference.query_logits(self, image, ori_shape)
+            probs, labels = postprocess(logits, self.query_idx, self.num_classes, self.logit_scale, self.prob_thd,
+                                        self.area_thd, self.closing, self.renormalise)
+            return (probs if keep_probs else None), labels
+        image = image.to(self.query_features.device)
+        source, refine = self.source_logits(image)
+        probs, labels = tiles.full_size(source, image, ori_shape, self.full_size_settings(refine), keep_probs)
+        return probs, labels[None]
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples=None):
-        """mmseg's contract: store ``seg_logits`` (C, h, w) and ``pred_sem_seg`` (1, h, w) at ``ori_shape``."""
+        """mmseg's contract: store ``pred_sem_seg`` (1, h, w) and ``seg_logits`` (C, h, w) at ``ori_shape``.
+
+        ``seg_logits`` (class probabilities, fp32) is left out when ``keep_probs`` says so (by default when
+        it would not fit the tile budget: mmseg's metrics read only ``pred_sem_seg``).
+        """
         if data_samples is None:
             data_samples = [SegDataSample(metainfo=dict(ori_shape=tuple(inputs.shape[-2:])))
                             for _ in range(inputs.shape[0])]
@@ -221,10 +267,10 @@ class ITACLIPSegmentor(BaseSegmentor):
             meta = sample.metainfo
             img_h, img_w = meta.get("img_shape", image.shape[-2:])[:2]
             ori_shape = tuple(meta.get("ori_shape", (img_h, img_w))[:2])
-            logits = self.query_logits(image[:, :img_h, :img_w], ori_shape)
-            probs, labels = postprocess(logits, self.query_idx, self.num_classes, self.logit_scale,
-                                        self.prob_thd, self.area_thd, self.closing, self.renormalise)
-            sample.set_data(dict(seg_logits=PixelData(data=probs), pred_sem_seg=PixelData(data=labels)))
+            probs, labels = self.segment_image(image[:, :img_h, :img_w], ori_shape)
+            sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
+            if probs is not None:
+                sample.set_data(dict(seg_logits=PixelData(data=probs)))
         return data_samples
 
     def encode_decode(self, inputs: Tensor, batch_img_metas=None) -> Tensor:

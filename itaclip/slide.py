@@ -72,13 +72,27 @@ def coverage(windows: list[Window], height: int, width: int, device=None) -> Ten
     return torch.bincount(index, minlength=height * width).view(1, height, width).float()
 
 
-def bilinear_matrix(out_size: int, in_size: int, device=None) -> Tensor:
-    """(out, in) matrix of 1-D bilinear resizing as ``F.interpolate(align_corners=False)`` does it."""
-    src = ((torch.arange(out_size, device=device, dtype=torch.float64) + 0.5) * (in_size / out_size) - 0.5)
-    src = src.clamp(min=0)
-    low = src.floor().long().clamp(max=in_size - 1)
+def bilinear_taps(out_size: int, in_size: int, start: int = 0, stop: int | None = None,
+                  device=None) -> tuple[Tensor, Tensor, Tensor]:
+    """1-D bilinear resizing as ``F.interpolate(align_corners=False)`` does it, for outputs ``start:stop``.
+
+    Output ``i`` is ``(1 - frac[i]) * x[low[i]] + frac[i] * x[high[i]]``; any
+    range of outputs is computed exactly, which is what lets full-size stages
+    run in tiles. The source position is rounded to fp32 as PyTorch's CPU
+    kernel rounds it, so the weights are PyTorch's to the last bit.
+    """
+    stop = out_size if stop is None else stop
+    scale = float(torch.tensor(float(in_size), dtype=torch.float32) / out_size)
+    dst = torch.arange(start, stop, device=device, dtype=torch.float64)
+    src = (scale * (dst + 0.5) - 0.5).float().clamp(min=0)
+    low = src.long().clamp(max=in_size - 1)
     high = (low + 1).clamp(max=in_size - 1)
-    frac = (src - low).float()
+    return low, high, (src - low.float()).clamp(0, 1)
+
+
+def bilinear_matrix(out_size: int, in_size: int, device=None) -> Tensor:
+    """(out, in) matrix of 1-D bilinear resizing (:func:`bilinear_taps` as a matrix)."""
+    low, high, frac = bilinear_taps(out_size, in_size, device=device)
     matrix = torch.zeros(out_size, in_size, device=device)
     rows = torch.arange(out_size, device=device)
     matrix.index_put_((rows, low), 1 - frac, accumulate=True)
