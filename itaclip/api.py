@@ -17,6 +17,7 @@ from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 import os
 from typing import Any, Sequence
 
+import cv2
 import mmcv
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from . import llm_texts, provenance
+from . import llm_texts, provenance, tiles
 from .render import ImageInput, ImageReadError, Segmentation, class_colour, palette, to_rgb
 from . import models  # noqa: F401  (every method registered, for presets of any method)
 from .segmentor import ITACLIPSegmentor
@@ -37,6 +38,21 @@ BACKGROUND_NAME = "background"
 # Constructor keys worth recording beside a result (the rest are memory/speed knobs).
 SETTING_KEYS = ("logit_scale", "prob_thd", "area_thd", "def_coefficient", "img_eng_coefficient",
                 "img_engineering", "attn_self", "slide_crop", "slide_stride", "pamr_steps", "pamr_stride")
+
+# Bytes per pixel of an image's own full-size arrays on the way through: decoded RGB, its BGR copy, the
+# labels, the palette mask and the overlay (drawn in row bands), with the copies made on the way (measured).
+IMAGE_BYTES_PER_PIXEL = 40
+
+
+class ImageTooLarge(MemoryError):
+    """An image that would not fit the memory available: one line, with the option that helps."""
+
+
+def _round_down(number: int) -> int:
+    """``number`` rounded down to two significant digits (123456789 -> 120000000)."""
+    drop = max(0, len(str(number)) - 2)
+    return number // 10**drop * 10**drop
+
 
 def default_weights() -> str:
     return os.environ.get(WEIGHTS_VARIABLE) or DEFAULT_WEIGHTS
@@ -168,10 +184,41 @@ class Segmenter:
             names[0] = BACKGROUND_NAME
         return names
 
+    def check_fits(self, height: int, width: int, probs: bool | None = None) -> None:
+        """Raise :class:`ImageTooLarge` (one line, naming ``max_pixels``) if a ``height x width`` image would
+        not fit the memory available now; cheap, so callers ask before decoding a large photo."""
+        per_pixel, tile = self.model.full_size_bytes((height, width), probs)
+        per_pixel += IMAGE_BYTES_PER_PIXEL
+        if self.model.query_features.device.type != "cpu":  # tiles run on the device, full-size arrays here
+            tile = 0
+        need, free = per_pixel * height * width + tile, tiles.available_bytes(torch.device("cpu"))
+        if free is None or need <= free:
+            return
+        fits = _round_down(max(1, (int(0.9 * free) - tile) // per_pixel))
+        raise ImageTooLarge(f"{width} x {height} pixels need about {need / 1e9:.1f} GB at full size and "
+                            f"{free / 1e9:.1f} GB are available; segment it at a working size with max_pixels={fits} "
+                            "(labels computed at that size and upsampled: not the paper's protocol)")
+
     @torch.no_grad()
-    def segment(self, image: ImageInput) -> Segmentation:
-        """Segment one image (path, PIL image or uint8 array); the result has the image's size."""
-        bgr = np.ascontiguousarray(to_rgb(image)[..., ::-1])
+    def segment(self, image: ImageInput, probs: bool | None = None, max_pixels: int | None = None) -> Segmentation:
+        """Segment one image (path, PIL image or uint8 array); the result has the image's size.
+
+        ``probs``: keep the class probabilities in ``result.probs`` (None: when they fit the model's tile
+        budget; the label map never needs them whole). ``max_pixels``: segment an image of more pixels
+        at a working size of at most that many, and upsample its labels (nearest) to the image's size:
+        a way to take photos too large for this machine's memory, not the paper's protocol
+        (``result.working_size`` says when it happened; ``result.probs`` is then None).
+        """
+        rgb = to_rgb(image)
+        height, width = rgb.shape[:2]
+        working = None
+        if max_pixels is not None and height * width > max_pixels:
+            scale = (max_pixels / (height * width)) ** 0.5
+            working = (max(1, int(height * scale)), max(1, int(width * scale)))
+            rgb = cv2.resize(rgb, working[::-1], interpolation=cv2.INTER_AREA)
+            probs = False
+        self.check_fits(*rgb.shape[:2], probs)
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
         if self.scale is None:
             small = bgr
         elif self.keep_ratio:
@@ -180,12 +227,15 @@ class Segmenter:
             small = mmcv.imresize(bgr, self.scale, interpolation="bilinear")
         sample = SegDataSample(metainfo=dict(ori_shape=bgr.shape[:2], img_shape=small.shape[:2],
                                              pad_shape=small.shape[:2]))
+        del bgr
         inputs = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))
         data = self.model.data_preprocessor(dict(inputs=[inputs], data_samples=[sample]), training=False)
-        out = self.model.predict(data["inputs"], data["data_samples"])[0]
-        return Segmentation(labels=out.pred_sem_seg.data[0].cpu().numpy().astype(np.int64),
-                            probs=out.seg_logits.data.float().cpu(), class_names=self.class_names,
-                            classes=self.classes, background=bool(self.model.background))
+        probabilities, labels = self.model.segment_image(data["inputs"][0], sample.ori_shape, probs)
+        labels = labels[0].cpu().numpy()
+        if working is not None:
+            labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+        return Segmentation(labels=labels, probs=None if probabilities is None else probabilities.float().cpu(),
+                            class_names=self.class_names, classes=self.classes,
+                            background=bool(self.model.background), working_size=working)
 
-
-__all__ = ["ImageReadError", "Segmentation", "Segmenter", "class_colour", "palette", "presets", "to_rgb"]
+__all__ = ["ImageReadError", "ImageTooLarge", "Segmentation", "Segmenter", "class_colour", "palette", "presets", "to_rgb"]

@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 SETTABLE = ("img_engineering", "attn_self", "def_coefficient", "img_eng_coefficient", "pamr_steps", "pamr_stride",
             "logit_scale", "prob_thd", "area_thd", "slide_stride", "slide_crop", "width_chunk_size", "precision",
             "memory_budget_mb", "sequential", "compile", "last_block", "closing", "renormalise", "window_padding",
-            "whole_image_via_input", "whole_image_pamr", "name_separator")
-COMMAND_KEYS = ("name_path", "classes", "background", "model_name", "device", "dataset_name", "auxiliary_text_path")
+            "whole_image_via_input", "whole_image_pamr", "name_separator", "tile_budget_mb")
+COMMAND_KEYS = ("name_path", "classes", "background", "model_name", "device", "dataset_name", "auxiliary_text_path",
+                "keep_probs")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 DEFAULT_OUT = "itaclip_out"
 
@@ -87,12 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a model setting, repeatable: --set slide_stride=56 --set pamr_steps=5")
     seg.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT}); "
                      "a result there from another input is never replaced")
+    seg.add_argument("--max-pixels", type=pixel_count, metavar="N",
+                     help="segment images of more than N pixels (e.g. 24e6) at a working size of N pixels and "
+                          "upsample their labels: for photos too large for this machine's memory; not the paper's "
+                          "protocol (default: every image at full size, computed in tiles)")
     seg.add_argument("--skip-existing", action="store_true",
                      help="skip images whose results from the same input are already in --out (resume a run)")
     return parser
 
 
 # ------------------------------------------------------------------------------------------ inputs
+
+def pixel_count(text: str) -> int:
+    """``--max-pixels``: a whole number of pixels, written out or as 24e6."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of pixels; write e.g. 24000000 or 24e6")
+    return int(value)
+
 
 def split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
@@ -152,8 +168,9 @@ NUMBER_RULES = {
     "slide_stride": ("a whole number, 1 or more", lambda v: isinstance(v, int) and v >= 1),
     "slide_crop": ("a whole number, 0 (whole image) or more", lambda v: isinstance(v, int) and v >= 0),
     "memory_budget_mb": ("a number above 0, or None", lambda v: v > 0),
+    "tile_budget_mb": ("a number above 0, or None", lambda v: v > 0),
 }
-NONE_ALLOWED = ("area_thd", "memory_budget_mb")
+NONE_ALLOWED = ("area_thd", "memory_budget_mb", "tile_budget_mb")
 FLAGS = ("img_engineering", "attn_self", "sequential", "compile", "closing", "renormalise", "window_padding",
          "whole_image_via_input", "whole_image_pamr")
 
@@ -219,8 +236,13 @@ def summary(image: Path, result: Segmentation, settings: dict[str, Any]) -> dict
     classes = [dict(index=i, name=name, names=result.classes[i], share=shares[i],
                     colour=[int(c) for c in result.colours[i]])
                for i, name in enumerate(result.class_names)]
-    return dict(image=str(image), width=width, height=height, classes=classes,
-                present=[result.class_names[i] for i in result.present()], settings=settings)
+    record = dict(image=str(image), width=width, height=height, classes=classes,
+                  present=[result.class_names[i] for i in result.present()], settings=settings)
+    if result.working_size is not None:
+        record["working_size"] = dict(height=result.working_size[0], width=result.working_size[1],
+                                      note="labels computed at this size and upsampled (--max-pixels); "
+                                           "not the paper's protocol")
+    return record
 
 
 def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: str,
@@ -340,9 +362,12 @@ def segment(args: argparse.Namespace) -> int:
         raise
     from tqdm import tqdm
 
-    from .render import ImageReadError, to_rgb
+    from .api import ImageTooLarge
+    from .render import ImageReadError, image_size, to_rgb
 
     settings = dict(segmenter.settings, overrides=overrides)
+    if args.max_pixels is not None:
+        settings["max_pixels"] = args.max_pixels
     failures = skipped = 0
     for image, stem in zip(tqdm(images, unit="image", disable=None if len(images) > 1 else True),
                            output_stems(images)):
@@ -357,12 +382,19 @@ def segment(args: argparse.Namespace) -> int:
             skipped += 1
             continue
         try:
+            size = image_size(image)
+            if args.max_pixels is None and all(size):  # a photo too large for memory is refused before decoding
+                segmenter.check_fits(*size, probs=False)
             rgb = to_rgb(image)
+            result = segmenter.segment(rgb, probs=False, max_pixels=args.max_pixels)
         except ImageReadError as err:
             failures += 1
             tqdm.write(f"{image}: cannot read image ({err})", file=sys.stderr)
             continue
-        result = segmenter.segment(rgb)
+        except ImageTooLarge as err:
+            failures += 1
+            tqdm.write(f"{image}: {in_command_words(str(err), args)}", file=sys.stderr)
+            continue
         try:
             save_results(image, rgb, result, args.out, stem, settings)
         except OSError as err:
@@ -420,7 +452,8 @@ def in_command_words(message: str, args: argparse.Namespace) -> str:
     """An API message in the command's vocabulary: its options, and which variable a value came from."""
     weights = "--weights" if args.weights else f"{WEIGHTS_VARIABLE} (set in the environment)" \
         if os.environ.get(WEIGHTS_VARIABLE) else "--weights"
-    return message.replace("model_name", weights).replace("device='cpu'", "--device cpu")
+    return message.replace("model_name", weights).replace("device='cpu'", "--device cpu").replace(
+        "max_pixels=", "--max-pixels ")
 
 
 if __name__ == "__main__":

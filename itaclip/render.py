@@ -21,6 +21,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, bytes]
+EXIF_ORIENTATION = 0x0112  # EXIF tag: 5-8 mean the stored image is turned a quarter
+BLEND_BAND_PIXELS = 2**20  # the overlay is blended a band of about this many pixels at a time
 DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # PIL modes of 16-bit and float images
 
 
@@ -64,7 +66,7 @@ def _decode(data: bytes) -> np.ndarray:
             deep = img.mode in DEEP_MODES
             if deep:
                 return _from_pil(img)
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, Image.DecompressionBombError):  # OpenCV's decoder has its own limit
         deep = False
     except (OSError, ValueError, SyntaxError) as err:  # PIL reports damaged files in all three
         raise ImageReadError(str(err) or type(err).__name__) from None
@@ -78,6 +80,20 @@ def _decode(data: bytes) -> np.ndarray:
         raise ImageReadError("unknown format or corrupt data") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise ImageReadError(str(err) or type(err).__name__) from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file from its header, nothing decoded; (0, 0) when PIL can't tell."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the size of a huge image is the point
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            turned = img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        return (width, height) if turned else (height, width)
+    except (OSError, ValueError, SyntaxError):
+        return 0, 0
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def to_rgb(image: ImageInput) -> np.ndarray:
@@ -172,17 +188,20 @@ def _font(size: int) -> ImageFont.ImageFont:
 class Segmentation:
     """One image's result at the image's own resolution.
 
-    ``labels`` (H, W) class indices; ``probs`` (C, H, W) class probabilities
-    (CPU); ``class_names`` one display name per class (``"background"`` for
-    class 0 when there is one); ``classes`` every name of each class;
-    ``background`` whether class 0 is background.
+    ``labels`` (H, W) class indices (uint8 up to 256 classes); ``probs``
+    (C, H, W) class probabilities (CPU), or None when they were not kept;
+    ``class_names`` one display name per class (``"background"`` for class 0
+    when there is one); ``classes`` every name of each class; ``background``
+    whether class 0 is background; ``working_size`` (h, w) when the image was
+    segmented at a smaller working size and its labels upsampled.
     """
 
     labels: np.ndarray
-    probs: torch.Tensor
+    probs: torch.Tensor | None
     class_names: list[str]
     classes: list[list[str]]
     background: bool
+    working_size: tuple[int, int] | None = None
 
     @property
     def colours(self) -> np.ndarray:
@@ -210,12 +229,20 @@ class Segmentation:
         return self.colours[self.labels]
 
     def blend(self, image: ImageInput, alpha: float = 0.5) -> np.ndarray:
-        """(H, W, 3) uint8: the image mixed with the colour mask; background pixels stay as they are."""
-        rgb = to_rgb(image).astype(np.float32)
-        mixed = (1 - alpha) * rgb + alpha * self.colour_mask().astype(np.float32)
-        if self.background:
-            mixed[self.labels == 0] = rgb[self.labels == 0]
-        return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        """(H, W, 3) uint8: the image mixed with the colour mask; background pixels stay as they are.
+
+        Computed in bands of rows, so a large photo needs no float copy of itself.
+        """
+        rgb = to_rgb(image)
+        out = np.empty_like(rgb)
+        band = max(1, BLEND_BAND_PIXELS // max(1, rgb.shape[1]))
+        for top in range(0, rgb.shape[0], band):
+            labels, pixels = self.labels[top:top + band], rgb[top:top + band].astype(np.float32)
+            mixed = (1 - alpha) * pixels + alpha * self.colours[labels].astype(np.float32)
+            if self.background:
+                mixed[labels == 0] = pixels[labels == 0]
+            out[top:top + band] = np.clip(np.rint(mixed), 0, 255)
+        return out
 
     def overlay(self, image: ImageInput, alpha: float = 0.5) -> Image.Image:
         """The blend with a legend of the classes present (colour swatch and name) to its right."""

@@ -233,6 +233,27 @@ class ITACLIPSegmentor(BaseSegmentor):
         return tiles.refined_logits(source, guide, ori_shape, tiles.Window(0, ori_shape[0], 0, ori_shape[1]),
                                     settings)
 
+    def _keeps_probs(self, size: tuple[int, int], keep_probs: bool | None = None) -> bool:
+        """Whether probabilities of an image of ``size`` are kept: as asked, else ``self.keep_probs``,
+        else while they fit the tile budget."""
+        keep_probs = self.keep_probs if keep_probs is None else keep_probs
+        if keep_probs is None:
+            return 4 * self.num_classes * size[0] * size[1] <= self.full_size_settings().budget
+        return keep_probs
+
+    def full_size_bytes(self, size: tuple[int, int], keep_probs: bool | None = None) -> tuple[int, int]:
+        """The memory an image of ``size`` needs after the sliding window: (bytes per output pixel, bytes of
+        one tile). Per pixel: the labels (and the closing's copy), PAMR's guide, kept probabilities."""
+        settings = self.full_size_settings()
+        label_bytes = 1 if settings.closing and self.num_classes <= 256 else 8
+        per_pixel = 2 * label_bytes + 12 * (settings.pamr_steps > 0)
+        per_pixel += 4 * self.num_classes * self._keeps_probs(size, keep_probs)
+        def cost(tile: tiles.Window) -> int:
+            grown = tiles.grow(tile, settings.halo, size)
+            return settings.tile_bytes((tile.y2 - tile.y1, tile.x2 - tile.x1), (grown.y2 - grown.y1, grown.x2 - grown.x1))
+
+        return per_pixel, max(map(cost, tiles.plan(size, settings)))
+
     def segment_image(self, image: Tensor, ori_shape: tuple[int, int],
                       keep_probs: bool | None = None) -> tuple[Tensor | None, Tensor]:
         """Class probabilities (C, h, w) and labels (1, h, w) of one normalised image (3, H, W) at ``ori_shape``.
@@ -240,9 +261,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         ``keep_probs``: None (``self.keep_probs``), True or False (probabilities not returned; the labels
         need them only tile by tile).
         """
-        keep_probs = self.keep_probs if keep_probs is None else keep_probs
-        if keep_probs is None:  # what fits: probabilities kept while they are within the tile budget
-            keep_probs = 4 * self.num_classes * ori_shape[0] * ori_shape[1] <= self.full_size_settings().budget
+        keep_probs = self._keeps_probs(ori_shape, keep_probs)
         if self.sequential:  # the paper's order, the whole image at once
             logits = reference.query_logits(self, image, ori_shape)
             probs, labels = postprocess(logits, self.query_idx, self.num_classes, self.logit_scale, self.prob_thd,

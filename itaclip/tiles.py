@@ -78,7 +78,7 @@ class FullSize:
         probabilities' phase, with the tile's refined logits alive in both."""
         queries, classes = self.queries, self.num_classes
         logits = 4 * queries * inner[0] * inner[1]
-        probabilities = logits + inner[0] * inner[1] * (4 * classes + PIXEL_BYTES) + 3 * SOFTMAX_BYTES
+        probabilities = logits + inner[0] * inner[1] * (4 * classes + PIXEL_BYTES) + 3 * min(SOFTMAX_BYTES, logits)
         if self.pamr_steps <= 0:
             return probabilities + logits  # upsampling: a gather beside its result
         pixels = grown[0] * grown[1]
@@ -88,7 +88,7 @@ class FullSize:
         """Mask channels refined together on ``pixels`` pixels."""
         if self.pamr_chunk_bytes is None:
             return self.queries
-        return max(1, min(self.queries, self.pamr_chunk_bytes // (4 * pixels)))
+        return max(1, min(self.queries, self.pamr_chunk_bytes // (4 * max(1, pixels))))
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -146,3 +146,34 @@ def test_low_precision_runs_end_to_end(voc_kwargs, precision):
     probs = out.seg_logits.data
     assert probs.dtype == torch.float32 and torch.isfinite(probs).all()
     assert out.pred_sem_seg.data.shape == (1, 120, 150)
+
+
+@pytest.mark.parametrize("pamr_steps", [0, 2])
+def test_tiled_predict_equals_one_tile(voc_kwargs, pamr_steps):
+    """A tile budget that cuts the output into many tiles gives the one-tile result (area_thd and prob_thd on)."""
+    from itaclip import tiles
+
+    kwargs = dict(voc_kwargs, slide_stride=112, pamr_steps=pamr_steps, keep_probs=True)
+    whole, tiled = ITACLIPSegmentor(**kwargs), ITACLIPSegmentor(**kwargs, tile_budget_mb=0.25)
+    image = torch.randn(1, 3, 150, 200, generator=torch.Generator().manual_seed(3))
+    ori = (330, 440)
+    assert len(tiles.plan(ori, whole.full_size_settings())) == 1
+    assert len(tiles.plan(ori, tiled.full_size_settings())) > 4
+    a = whole.predict(image, [sample(ori, (150, 200))])[0]
+    b = tiled.predict(image, [sample(ori, (150, 200))])[0]
+    assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+    assert a.pred_sem_seg.data.dtype == torch.uint8
+    torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data, atol=1e-5, rtol=0)
+
+
+def test_probabilities_are_kept_while_they_fit(voc_kwargs):
+    """keep_probs=None stores seg_logits within the tile budget and leaves it out beyond; False never."""
+    image = torch.randn(1, 3, 60, 80, generator=torch.Generator().manual_seed(4))
+    budget = 5 * 60 * 80 * 4 / 2**20  # the probabilities of 5 classes at 60 x 80 exactly
+    fits = ITACLIPSegmentor(**voc_kwargs, slide_stride=112, tile_budget_mb=budget).predict(image)[0]
+    assert fits.seg_logits.data.shape == (5, 60, 80)
+    big = ITACLIPSegmentor(**voc_kwargs, slide_stride=112, tile_budget_mb=budget)
+    out = big.predict(image, [sample((61, 80), (60, 80))])[0]
+    assert "seg_logits" not in out and out.pred_sem_seg.data.shape == (1, 61, 80)
+    never = ITACLIPSegmentor(**voc_kwargs, slide_stride=112, keep_probs=False).predict(image)[0]
+    assert "seg_logits" not in never and torch.equal(never.pred_sem_seg.data, fits.pred_sem_seg.data)
