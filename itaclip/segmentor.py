@@ -248,11 +248,7 @@ class ITACLIPSegmentor(BaseSegmentor):
         label_bytes = 1 if settings.closing and self.num_classes <= 256 else 8
         per_pixel = 2 * label_bytes + 12 * (settings.pamr_steps > 0)
         per_pixel += 4 * self.num_classes * self._keeps_probs(size, keep_probs)
-        def cost(tile: tiles.Window) -> int:
-            grown = tiles.grow(tile, settings.halo, size)
-            return settings.tile_bytes((tile.y2 - tile.y1, tile.x2 - tile.x1), (grown.y2 - grown.y1, grown.x2 - grown.x1))
-
-        return per_pixel, max(map(cost, tiles.plan(size, settings)))
+        return per_pixel, max(settings.tile_cost(tile, size) for tile in tiles.plan(size, settings))
 
     def segment_image(self, image: Tensor, ori_shape: tuple[int, int],
                       keep_probs: bool | None = None) -> tuple[Tensor | None, Tensor]:

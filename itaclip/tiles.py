@@ -82,10 +82,15 @@ class FullSize:
         if self.pamr_steps <= 0:
             return probabilities + logits  # upsampling: a gather beside its result
         pixels = grown[0] * grown[1]
-        return max(probabilities, logits + pixels * (AFFINITY_BYTES + 3 * 4 * self._chunk(pixels)))
+        return max(probabilities, logits + pixels * (AFFINITY_BYTES + 3 * 4 * self.chunk_channels(pixels)))
 
-    def _chunk(self, pixels: int) -> int:
-        """Mask channels refined together on ``pixels`` pixels."""
+    def tile_cost(self, tile: Window, size: tuple[int, int]) -> int:
+        """:meth:`tile_bytes` of one tile of an image of ``size``."""
+        grown = grow(tile, self.halo, size)
+        return self.tile_bytes((tile.y2 - tile.y1, tile.x2 - tile.x1), (grown.y2 - grown.y1, grown.x2 - grown.x1))
+
+    def chunk_channels(self, pixels: int) -> int:
+        """Mask channels PAMR refines together on ``pixels`` pixels."""
         if self.pamr_chunk_bytes is None:
             return self.queries
         return max(1, min(self.queries, self.pamr_chunk_bytes // (4 * max(1, pixels))))
@@ -149,7 +154,7 @@ def refined_logits(source: Tensor, guide: Tensor | None, size: tuple[int, int], 
     weights = pamr.affinity(guide[None, :, big.y1:big.y2, big.x1:big.x2], settings.pamr_stride)
     inner = (slice(region.y1 - big.y1, region.y2 - big.y1), slice(region.x1 - big.x1, region.x2 - big.x1))
     out = source.new_empty(source.shape[0], region.y2 - region.y1, region.x2 - region.x1, dtype=torch.float32)
-    chunk = settings._chunk((big.y2 - big.y1) * (big.x2 - big.x1))
+    chunk = settings.chunk_channels((big.y2 - big.y1) * (big.x2 - big.x1))
     for i in range(0, source.shape[0], chunk):  # channels are independent given the affinities
         mask = upsample(source[i:i + chunk].float(), size, big)[None]
         refined = pamr.propagate(weights, mask, settings.pamr_steps, settings.pamr_stride)[0]
