@@ -196,8 +196,9 @@ class Segmenter:
             return
         fits = _round_down(max(1, (int(0.9 * free) - tile) // per_pixel))
         raise ImageTooLarge(f"{width} x {height} pixels need about {need / 1e9:.1f} GB at full size and "
-                            f"{free / 1e9:.1f} GB are available; segment it at a working size with max_pixels={fits} "
-                            "(labels computed at that size and upsampled: not the paper's protocol)")
+                            f"{free / 1e9:.1f} GB are available; segment it at a working size with "
+                            f"max_pixels={fits} (labels computed at that size and upsampled: not the paper's "
+                            "protocol)")
 
     @torch.no_grad()
     def segment(self, image: ImageInput, probs: bool | None = None, max_pixels: int | None = None) -> Segmentation:
@@ -238,4 +239,6 @@ class Segmenter:
                             class_names=self.class_names, classes=self.classes,
                             background=bool(self.model.background), working_size=working)
 
-__all__ = ["ImageReadError", "ImageTooLarge", "Segmentation", "Segmenter", "class_colour", "palette", "presets", "to_rgb"]
+
+__all__ = ["ImageReadError", "ImageTooLarge", "Segmentation", "Segmenter", "class_colour", "palette", "presets",
+           "to_rgb"]

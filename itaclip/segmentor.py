@@ -36,8 +36,8 @@ CPU_BUDGET_MB = 64
 # PAMR on a CPU: 80 channels of 375x500 took 1.2 s at once, 0.39 s in cache-sized chunks of 4-16.
 PAMR_CPU_BYTES = 8 * 2**20
 # Memory one tile of the full-size stages may take on a CPU (itaclip.tiles), at most a quarter of the
-# available memory: a 48-megapixel photo with 171 classes then peaks near 6 GB (larger tiles would
-# save little: the halo PAMR needs is already small beside them).
+# available memory: the command then segments a 48-megapixel photo with 171 classes in 7.1 GB (a 1 GiB
+# budget made a 12-megapixel one a third slower: PAMR's 160-pixel halo weighs more on small tiles).
 CPU_TILE_BUDGET_MB = 4096
 
 
@@ -223,7 +223,8 @@ class ITACLIPSegmentor(BaseSegmentor):
                               self.closing, self.renormalise, None if on_gpu else PAMR_CPU_BYTES, budget)
 
     def query_logits(self, image: Tensor, ori_shape: tuple[int, int]) -> Tensor:
-        """Per-query logits of one normalised RGB image (3, H, W) at ``ori_shape``, (Q, h, w), untiled (for checks)."""
+        """Per-query logits of one normalised RGB image (3, H, W) at ``ori_shape``, (Q, h, w), untiled (for
+        checks: predict runs in tiles)."""
         if self.sequential:
             return reference.query_logits(self, image, ori_shape)
         image = image.to(self.query_features.device)

@@ -122,12 +122,13 @@ def test_a_large_photo_with_171_classes_stays_within_a_bound(tmp_path, tiny_chec
     """12 MP, COCO-Stuff's 171 classes, tiny CLIP, a 512 MiB tile budget: the command's peak RSS stays
     under RSS_BOUND_GB (a regression guard; the README has the 48 MP figures)."""
     image = photo(tmp_path / "large.jpg", 3000, 4000)
+    argv = ["segment", str(image), "--classes-file", str(REPO / "configs" / "cls_coco_stuff.txt"), "--preset",
+            "coco_stuff164k", "--weights", str(tiny_checkpoint), "--device", "cpu", "--out", str(tmp_path / "out"),
+            "--set", "tile_budget_mb=512", *FAST]
     script = textwrap.dedent(f"""
-        import resource, sys
+        import resource
         from itaclip import cli
-        status = cli.main(["segment", {str(image)!r}, "--classes-file", {str(REPO / 'configs' / 'cls_coco_stuff.txt')!r},
-                           "--preset", "coco_stuff164k", "--weights", {str(tiny_checkpoint)!r}, "--device", "cpu",
-                           "--out", {str(tmp_path / 'out')!r}, "--set", "tile_budget_mb=512", *{FAST!r}])
+        status = cli.main({argv!r})
         print("peak", status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
