@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("eval", add_help=False,
                         help="evaluate a config on a data set: eval.py's options (itaclip eval --help)")
     commands.add_parser("presets", help="list the presets (configs) with their data set, method and LLM texts")
+    web = commands.add_parser("serve", help="a local web page to segment your own images (needs the [web] extra)",
+                              description="Serve a web page that segments your images into the classes you type "
+                                          "(Gradio; pip install -e \".[web]\").")
+    web.add_argument("--weights", help="CLIP weights, as for itaclip segment (default: $ITACLIP_CLIP_WEIGHTS, "
+                                       "else ViT-B/16)")
+    web.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: $ITACLIP_DEVICE, else cuda if available)")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                                                         "only; 0.0.0.0 opens it to the network)")
+    web.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    web.add_argument("--preset", help="the preset chosen when the page opens (default voc21)")
     seg.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders of images")
     seg.add_argument("--classes", help='comma-separated classes; ";" separates synonyms of one class, '
                                        'e.g. "cat, dog, tv; monitor; screen"')
@@ -419,6 +429,31 @@ def list_presets() -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """``itaclip serve``: checks in one line, then the page (itaclip.web) until interrupted."""
+    try:
+        check_device(args)
+        if args.preset is not None:
+            load_preset_or_fail(args.preset)
+        if not 0 < args.port < 65536:
+            raise UsageError(f"--port {args.port}: a port is 1 to 65535")
+        try:
+            from . import web
+        except ImportError as err:
+            raise UsageError(f"the web page needs Gradio ({err}); install it with pip install -e \".[web]\" "
+                             "(or pip install \"itaclip[web]\")") from None
+        web.serve(args.weights, args.device, args.host, args.port, args.preset)
+    except KeyboardInterrupt:
+        return 0
+    except UsageError as err:
+        print(f"itaclip serve: error: {err}", file=sys.stderr)
+        return 2
+    except (TextFileError, WeightsError) as err:
+        print(f"itaclip serve: error: {in_command_words(str(err), args)}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["eval"]:  # eval.py's own options, parsed by itaclip.evaluate
@@ -433,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "presets":
         return list_presets()
+    if args.command == "serve":
+        return serve(args)
     try:
         return segment(args)
     except KeyboardInterrupt:

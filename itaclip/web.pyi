@@ -1,0 +1,201 @@
+"""``itaclip serve``: a local web page that segments your own images.
+
+Drop a photo (or pick the example), type the classes (``;`` between
+synonyms, as for the command) and, if you like, background names; choose a
+preset (any method's), turn the settings people turn (window stride,
+``prob_thd``, PAMR steps, ``logit_scale``), and see the overlay with its
+legend and the share of each class; the mask PNG and the JSON that
+``itaclip segment`` writes are there to download.
+
+Built on Gradio (``pip install -e ".[web]"``) and on :mod:`itaclip.api`: one
+model per preset, built on first use and kept (changing the classes only
+embeds the new names, from the cache when seen before); the files are the
+command's own (:func:`itaclip.cli.save_results`). Requests queue and run one
+at a time, so one GPU is never asked for two images at once.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local tool: nothing is reported anywhere
+
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from . import api, cli, provenance  # noqa: E402
+from .presets import default_preset, load_preset, presets  # noqa: E402
+from .render import ImageReadError, to_rgb  # noqa: E402
+
+DEFAULT_CLASSES = "cat, dog, person, sofa, tv; monitor"
+DEFAULT_BACKGROUND = "wall, floor, sky"
+TUNED = ("slide_stride", "prob_thd", "pamr_steps", "logit_scale")  # the settings the page offers
+
+from gradio.events import Dependency
+
+class _Upload(gr.Image):
+    """An image drop zone that hands over the uploaded file as it came.
+
+    The file is read by :func:`itaclip.render.to_rgb`, as the command reads it
+    (EXIF orientation, 16-bit images); a file that is no image then gets our
+    one-line message instead of Gradio's generic failure.
+    """
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class Models:
+    """One :class:`~itaclip.api.Segmenter` per preset, built once, and the classes it was last given."""
+
+    def __init__(self, weights: str | None, device: str | None):
+        self.weights, self.device = weights, device
+        self._built: dict[str, tuple[api.Segmenter, Any]] = {}
+        self.lock = threading.RLock()  # held for a whole request: the model's settings are per request
+
+    def get(self, preset: str, classes: list[list[str]], background: list[str] | None) -> api.Segmenter:
+        with self.lock:
+            key = (tuple(map(tuple, classes)), tuple(background or ()))
+            if preset not in self._built:
+                segmenter = api.Segmenter.from_classes(classes, background=background, weights=self.weights,
+                                                       device=self.device, preset=preset)
+                self._built[preset] = segmenter, key
+            segmenter, current = self._built[preset]
+            if current != key:
+                names = ([list(background)] if background else []) + classes
+                segmenter.model.set_classes(names, None, background is not None)
+                segmenter.settings["background"] = segmenter.model.class_names[0] if background else None
+                self._built[preset] = segmenter, key
+            return segmenter
+
+
+def preset_settings(preset: str) -> dict[str, Any]:
+    """The preset's values of the settings the page offers (and its ``area_thd``)."""
+    model = load_preset(preset, import_custom_modules=False).model
+    defaults = dict(slide_stride=28, prob_thd=0.0, pamr_steps=10, logit_scale=40, area_thd=None)
+    return {key: model.get(key, value) for key, value in defaults.items()}
+
+
+def example_images() -> list[str]:
+    """Grace Hopper's portrait from matplotlib's sample data, when matplotlib is installed."""
+    try:
+        from matplotlib import cbook
+
+        return [str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))]
+    except (ImportError, OSError, ValueError):
+        return []
+
+
+def segment(models: Models, path: str | None, classes_text: str, background_text: str, preset: str,
+            slide_stride: float, prob_thd: float, pamr_steps: float, logit_scale: float,
+            progress: gr.Progress | None = None) -> tuple[str, list[list[str]], list[str]]:
+    """One request: the overlay's file, a table of the classes present and their shares, the files to download.
+
+    Every mistake ends in :class:`gradio.Error` with one line; the server goes on.
+    """
+    progress = progress or (lambda *a, **k: None)
+    if not path:
+        raise gr.Error("drop an image first (or pick the example below)")
+    classes = [[name.strip() for name in item.split(";") if name.strip()] for item in cli.split_list(classes_text)]
+    if not classes or not all(classes):
+        raise gr.Error("type the classes, separated by commas, e.g. cat, dog, tv; monitor")
+    background = cli.split_list((background_text or "").replace(";", ",")) or None
+    if background is None and prob_thd > 0:
+        raise gr.Error(f"prob_thd={prob_thd} hands pixels to class 0, which without a background is your first "
+                       f"class '{classes[0][0]}'; type background names or set prob_thd to 0")
+    if preset not in presets():
+        raise gr.Error(f"unknown preset {preset!r}; choose one of the list")
+    name = Path(path).name
+    try:
+        rgb = to_rgb(path)
+    except ImageReadError as err:
+        raise gr.Error(f"{name}: cannot read image ({err})") from None
+    with models.lock:
+        progress(0.1, desc="building the model (once per preset)")
+        segmenter = models.get(preset, classes, background)
+        model = segmenter.model
+        model.slide_stride, model.pamr_steps = int(slide_stride), int(pamr_steps)
+        model.logit_scale = float(logit_scale)
+        model.prob_thd = float(prob_thd) if background else 0.0  # both hand pixels to class 0
+        model.area_thd = preset_settings(preset)["area_thd"] if background else None
+        try:
+            segmenter.check_fits(*rgb.shape[:2], probs=False)
+        except api.ImageTooLarge as err:
+            raise gr.Error(f"{name}: {err}") from None
+        progress(0.3, desc="segmenting")
+        result = segmenter.segment(rgb, probs=False)
+        settings = dict(segmenter.settings, **{key: getattr(model, key) for key in TUNED}, area_thd=model.area_thd)
+    out = Path(tempfile.mkdtemp(prefix="itaclip_serve_"))
+    stem = Path(name).stem or "image"
+    cli.save_results(Path(name), rgb, result, out, stem, settings)
+    shares = result.shares()
+    table = [[result.class_names[i], f"{100 * shares[i]:.1f} %"] for i in result.present()]
+    return str(out / f"{stem}_overlay.png"), table, [str(out / f"{stem}_mask.png"), str(out / f"{stem}.json")]
+
+
+def build_app(weights: str | None = None, device: str | None = None, preset: str | None = None) -> gr.Blocks:
+    """The page; the default preset's model is built now, so bad weights fail before the page is served."""
+    preset = preset or default_preset(True)
+    models = Models(weights, device)
+    first = models.get(preset, [[n.strip() for n in c.split(";")] for c in cli.split_list(DEFAULT_CLASSES)],
+                       cli.split_list(DEFAULT_BACKGROUND))
+    record = provenance.weights_record(weights or api.default_weights())
+    values = preset_settings(preset)
+    with gr.Blocks(title="itaclip") as app:
+        gr.Markdown(f"## ITACLIP: training-free open-vocabulary segmentation\nCLIP weights: `{record['model_name']}`"
+                    f" (SHA-256 `{str(record.get('sha256'))[:16]}…`), device `{first.settings['device']}`. "
+                    "Classes: commas between classes, `;` between names of one class.")
+        with gr.Row():
+            with gr.Column():
+                image = _Upload(label="image", type="filepath", elem_id="image")
+                classes = gr.Textbox(DEFAULT_CLASSES, label="classes", elem_id="classes")
+                background = gr.Textbox(DEFAULT_BACKGROUND, label="background (optional): names that make class 0",
+                                        elem_id="background")
+                chosen = gr.Dropdown(presets(), value=preset, label="preset (data set settings; method/preset for "
+                                                                    "other methods)", elem_id="preset")
+                stride = gr.Slider(8, 224, values["slide_stride"], step=4, label="slide_stride (window stride, "
+                                   "pixels; larger is faster)", elem_id="slide_stride")
+                prob = gr.Slider(0, 1, values["prob_thd"], step=0.01, label="prob_thd (with a background)",
+                                 elem_id="prob_thd")
+                steps = gr.Slider(0, 20, values["pamr_steps"], step=1, label="PAMR steps", elem_id="pamr_steps")
+                scale = gr.Slider(1, 100, values["logit_scale"], step=1, label="logit_scale", elem_id="logit_scale")
+                run = gr.Button("Segment", variant="primary", elem_id="segment")
+            with gr.Column():
+                overlay = gr.Image(label="overlay", type="filepath", interactive=False, elem_id="overlay")
+                table = gr.Dataframe(headers=["class", "share"], label="classes present", interactive=False,
+                                     elem_id="shares")
+                files = gr.File(label="mask PNG and JSON", file_count="multiple", interactive=False,
+                                elem_id="files")
+        examples = example_images()
+        if examples:
+            gr.Examples(examples, inputs=[image])
+
+        def on_segment(path, classes_text, background_text, preset_name, slide_stride, prob_thd, pamr_steps,
+                       logit_scale, progress=gr.Progress()):
+            return segment(models, path, classes_text, background_text, preset_name, slide_stride, prob_thd,
+                           pamr_steps, logit_scale, progress)
+
+        def on_preset(preset_name):
+            chosen_values = preset_settings(preset_name)
+            return [gr.update(value=chosen_values[key]) for key in TUNED]
+
+        run.click(on_segment, [image, classes, background, chosen, stride, prob, steps, scale],
+                  [overlay, table, files], api_name="segment")
+        chosen.change(on_preset, [chosen], [stride, prob, steps, scale], api_name=False)
+    app.queue(default_concurrency_limit=1)  # one image at a time on one device; the rest wait their turn
+    return app
+
+
+def serve(weights: str | None, device: str | None, host: str, port: int, preset: str | None = None) -> None:
+    """Build the page and serve it until interrupted."""
+    app = build_app(weights, device, preset)
+    print(f"itaclip serve: http://{host}:{port} (Ctrl+C to stop)", flush=True)
+    app.launch(server_name=host, server_port=port, quiet=True, show_error=True)
