@@ -124,6 +124,11 @@ def split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def parse_classes(text: str) -> list[list[str]]:
+    """``"cat, dog, tv; monitor"`` -> ``[["cat"], ["dog"], ["tv", "monitor"]]`` (an empty class stays empty)."""
+    return [[name.strip() for name in item.split(";") if name.strip()] for item in split_list(text)]
+
+
 def read_classes(args: argparse.Namespace) -> list[list[str]] | None:
     """The classes of ``--classes`` or ``--classes-file`` (at most one of them); None for a preset's own."""
     if args.classes is not None and args.classes_file is not None:
@@ -144,7 +149,7 @@ def read_classes(args: argparse.Namespace) -> list[list[str]] | None:
                     print(f"itaclip segment: warning: {args.classes_file}, line {line}: {name!r} stays one name "
                           "(names are split on ', ', a comma and a space)", file=sys.stderr)
         return classes
-    classes = [[name.strip() for name in item.split(";") if name.strip()] for item in split_list(args.classes)]
+    classes = parse_classes(args.classes)
     if not classes or not all(classes):
         raise UsageError(f"--classes {args.classes!r} has an empty class; write e.g. --classes \"cat, dog, sofa\"")
     return classes

@@ -28,7 +28,7 @@ import gradio as gr  # noqa: E402
 
 from . import api, cli, provenance  # noqa: E402
 from .presets import default_preset, load_preset, presets  # noqa: E402
-from .render import ImageReadError, to_rgb  # noqa: E402
+from .render import ImageReadError, image_size, to_rgb  # noqa: E402
 
 DEFAULT_CLASSES = "cat, dog, person, sofa, tv; monitor"
 DEFAULT_BACKGROUND = "wall, floor, sky"
@@ -56,6 +56,7 @@ class Models:
         self.weights, self.device = weights, device
         self._built: dict[str, tuple[api.Segmenter, Any]] = {}
         self.lock = threading.RLock()  # held for a whole request: the model's settings are per request
+        self.results = tempfile.TemporaryDirectory(prefix="itaclip_serve_")  # removed when the server stops
 
     def get(self, preset: str, classes: list[list[str]], background: list[str] | None) -> api.Segmenter:
         with self.lock:
@@ -100,7 +101,7 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
     progress = progress or (lambda *a, **k: None)
     if not path:
         raise gr.Error("drop an image first (or pick the example below)")
-    classes = [[name.strip() for name in item.split(";") if name.strip()] for item in cli.split_list(classes_text)]
+    classes = cli.parse_classes(classes_text)
     if not classes or not all(classes):
         raise gr.Error("type the classes, separated by commas, e.g. cat, dog, tv; monitor")
     background = cli.split_list((background_text or "").replace(";", ",")) or None
@@ -110,10 +111,6 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
     if preset not in presets():
         raise gr.Error(f"unknown preset {preset!r}; choose one of the list")
     name = Path(path).name
-    try:
-        rgb = to_rgb(path)
-    except ImageReadError as err:
-        raise gr.Error(f"{name}: cannot read image ({err})") from None
     with models.lock:
         progress(0.1, desc="building the model (once per preset)")
         segmenter = models.get(preset, classes, background)
@@ -123,13 +120,18 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
         model.prob_thd = float(prob_thd) if background else 0.0  # both hand pixels to class 0
         model.area_thd = preset_settings(preset)["area_thd"] if background else None
         try:
-            segmenter.check_fits(*rgb.shape[:2], probs=False)
+            size = image_size(path)
+            if all(size):  # a photo too large for memory is refused before it is decoded
+                segmenter.check_fits(*size, probs=False)
+            rgb = to_rgb(path)
+        except ImageReadError as err:
+            raise gr.Error(f"{name}: cannot read image ({err})") from None
         except api.ImageTooLarge as err:
             raise gr.Error(f"{name}: {err}") from None
         progress(0.3, desc="segmenting")
         result = segmenter.segment(rgb, probs=False)
         settings = dict(segmenter.settings, **{key: getattr(model, key) for key in TUNED}, area_thd=model.area_thd)
-    out = Path(tempfile.mkdtemp(prefix="itaclip_serve_"))
+    out = Path(tempfile.mkdtemp(dir=models.results.name))  # one folder a request: names never collide
     stem = Path(name).stem or "image"
     cli.save_results(Path(name), rgb, result, out, stem, settings)
     shares = result.shares()
@@ -141,8 +143,7 @@ def build_app(weights: str | None = None, device: str | None = None, preset: str
     """The page; the default preset's model is built now, so bad weights fail before the page is served."""
     preset = preset or default_preset(True)
     models = Models(weights, device)
-    first = models.get(preset, [[n.strip() for n in c.split(";")] for c in cli.split_list(DEFAULT_CLASSES)],
-                       cli.split_list(DEFAULT_BACKGROUND))
+    first = models.get(preset, cli.parse_classes(DEFAULT_CLASSES), cli.split_list(DEFAULT_BACKGROUND))
     record = provenance.weights_record(weights or api.default_weights())
     shown = Path(record["path"]).name if record.get("path") else record["model_name"]
     values = preset_settings(preset)

@@ -93,6 +93,17 @@ def test_a_bad_request_gets_one_line_and_the_next_works(page, photo, tmp_path, c
     assert ask(page, client_module.handle_file(str(photo)))[0]  # the server is still there
 
 
+def test_a_photo_too_large_for_memory_is_refused_on_the_page(page, photo, monkeypatch):
+    from itaclip import tiles
+
+    monkeypatch.setattr(tiles, "available_bytes", lambda device: 100_000)
+    with pytest.raises(Exception) as caught:
+        ask(page, client_module.handle_file(str(photo)))
+    assert "street.png: 80 x 60 pixels need about" in str(caught.value) and "max_pixels=" in str(caught.value)
+    monkeypatch.undo()
+    assert ask(page, client_module.handle_file(str(photo)))[0]
+
+
 def test_serve_checks_its_options_in_one_line(capsys):
     assert cli.main(["serve", "--port", "70000"]) == 2
     assert capsys.readouterr().err.strip() == "itaclip serve: error: --port 70000: a port is 1 to 65535"
