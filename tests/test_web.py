@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # as itaclip.web sets it, before Gradio loads
 gr = pytest.importorskip("gradio", reason="the web page needs the [web] extra (pip install -e '.[web]')")
 client_module = pytest.importorskip("gradio_client", reason="gradio_client comes with gradio")
 
