@@ -429,8 +429,11 @@ def list_presets() -> int:
         rows.append((name, cfg.test_dataloader.dataset.type, cfg.model.type,
                      str(cfg.model.get("auxiliary_text_path") or "none")))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    try:
+        for row in rows:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3], flush=True)
+    except BrokenPipeError:  # `itaclip presets | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # and Python's exit flush stays quiet
     return 0
 
 

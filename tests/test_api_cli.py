@@ -596,3 +596,11 @@ def test_presets_and_eval_subcommands(capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["eval", "--config", "cfg_nope", "--data-root", "."])
     assert "itaclip eval: --config cfg_nope: no such file" in str(stop.value.code)
+
+
+def test_presets_into_a_closed_pipe_is_quiet():
+    """`itaclip presets | head -1`: the first line, exit 0, no traceback."""
+    done = subprocess.run(f"'{sys.executable}' -c 'from itaclip import cli; raise SystemExit(cli.main([\"presets\"]))'"
+                          " | head -1; exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                          text=True, cwd=REPO)
+    assert done.returncode == 0 and done.stderr == "" and done.stdout.startswith("preset ")
