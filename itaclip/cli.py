@@ -438,27 +438,21 @@ def list_presets() -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """``itaclip serve``: checks in one line, then the page (itaclip.web) until interrupted."""
+    """``itaclip serve``: checks in one line, then the page (itaclip.web) until interrupted (a normal stop)."""
+    check_device(args)
+    if args.preset is not None:
+        load_preset_or_fail(args.preset)
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: a port is 1 to 65535")
     try:
-        check_device(args)
-        if args.preset is not None:
-            load_preset_or_fail(args.preset)
-        if not 0 < args.port < 65536:
-            raise UsageError(f"--port {args.port}: a port is 1 to 65535")
-        try:
-            from . import web
-        except ImportError as err:
-            raise UsageError(f"the web page needs Gradio ({err}); install it with pip install -e \".[web]\" "
-                             "(or pip install \"itaclip[web]\")") from None
+        from . import web
+    except ImportError as err:
+        raise UsageError(f"the web page needs Gradio ({err}); install it with pip install -e \".[web]\" "
+                         "(or pip install \"itaclip[web]\")") from None
+    try:
         web.serve(args.weights, args.device, args.host, args.port, args.preset)
     except KeyboardInterrupt:
-        return 0
-    except UsageError as err:
-        print(f"itaclip serve: error: {err}", file=sys.stderr)
-        return 2
-    except (TextFileError, WeightsError) as err:
-        print(f"itaclip serve: error: {in_command_words(str(err), args)}", file=sys.stderr)
-        return 2
+        pass
     return 0
 
 
@@ -476,20 +470,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "presets":
         return list_presets()
-    if args.command == "serve":
-        return serve(args)
+    prog = f"itaclip {args.command}"
     try:
-        return segment(args)
+        return serve(args) if args.command == "serve" else segment(args)
     except KeyboardInterrupt:
-        print("itaclip segment: interrupted; results written so far are complete", file=sys.stderr)
+        print(f"{prog}: interrupted; results written so far are complete", file=sys.stderr)
         return 130
     except UsageError as err:
-        print(f"itaclip segment: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     except (TextFileError, WeightsError) as err:  # itaclip's own errors already read as one line
         if isinstance(err, llm_texts.PaperTextsUnavailable):  # how to do without, in this command's words
-            err.hint = "--texts ours" if args.texts_file is None else f"--texts-file ours:{err.name}"
-        print(f"itaclip segment: error: {in_command_words(str(err), args)}", file=sys.stderr)
+            err.hint = "--texts ours" if getattr(args, "texts_file", None) is None else f"--texts-file ours:{err.name}"
+        print(f"{prog}: error: {in_command_words(str(err), args)}", file=sys.stderr)
         return 2
 
 

@@ -19,6 +19,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local tool: nothing is reported anywhere
 
+import functools  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -74,8 +75,9 @@ class Models:
             return segmenter
 
 
+@functools.lru_cache(maxsize=None)
 def preset_settings(preset: str) -> dict[str, Any]:
-    """The preset's values of the settings the page offers (and its ``area_thd``)."""
+    """The preset's values of the settings the page offers (and its ``area_thd``); each config read once."""
     model = load_preset(preset, import_custom_modules=False).model
     defaults = dict(slide_stride=28, prob_thd=0.0, pamr_steps=10, logit_scale=40, area_thd=None)
     return {key: model.get(key, value) for key, value in defaults.items()}
