@@ -1,6 +1,6 @@
 """Segment single images from Python: load a preset, name the classes, get a label map.
 
-:class:`Segmenter` wraps :class:`~itaclip.ITACLIPSegmentor` with one of the
+:class:`Segmenter` wraps a method's segmentor (:mod:`itaclip.methods`) with one of the
 configurations in ``configs/`` and runs an image through the same steps as
 mmseg's test pipeline (BGR uint8, the preset's keep-ratio ``Resize``, the
 model's data preprocessor, ``predict``), so a photo segmented here gets the
@@ -14,6 +14,8 @@ spelling of :mod:`itaclip.weights`) used when none are given, ``ITACLIP_DEVICE``
 from __future__ import annotations
 
 from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
+
+# isort: split
 import os
 from typing import Any, Sequence
 
@@ -25,33 +27,30 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from . import llm_texts, provenance, tiles
+from . import (
+    budget,
+    llm_texts,
+    models,  # noqa: F401  (every method registered, for presets of any method)
+    provenance,
+)
+from .class_files import parse_names, read_auxiliary_texts, split_list  # parse_names: also importable from here
+from .presets import (
+    DEFAULT_WEIGHTS,
+    DEVICE_VARIABLE,
+    WEIGHTS_VARIABLE,
+    default_preset,
+    load_preset,
+    presets,
+    resize_step,
+)
 from .render import ImageInput, ImageReadError, Segmentation, class_colour, palette, to_rgb
-from . import models  # noqa: F401  (every method registered, for presets of any method)
-from .segmentor import ITACLIPSegmentor
-from .class_files import read_auxiliary_texts
-from .presets import (DEFAULT_WEIGHTS, DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset, presets,
-                      resize_step)
-from .weights import default_precision
+from .segmentor import Recipe, TrainingFreeSegmentor
 
 BACKGROUND_NAME = "background"
-# Constructor keys worth recording beside a result (the rest are memory/speed knobs).
-SETTING_KEYS = ("logit_scale", "prob_thd", "area_thd", "def_coefficient", "img_eng_coefficient",
-                "img_engineering", "attn_self", "slide_crop", "slide_stride", "pamr_steps", "pamr_stride")
-
-# Bytes per pixel of an image's own full-size arrays on the way through: decoded RGB, its BGR copy, the
-# labels, the palette mask and the overlay (drawn in row bands), with the copies made on the way (measured).
-IMAGE_BYTES_PER_PIXEL = 40
 
 
 class ImageTooLarge(MemoryError):
     """An image that would not fit the memory available: one line, with the option that helps."""
-
-
-def _round_down(number: int) -> int:
-    """``number`` rounded down to two significant digits (123456789 -> 120000000)."""
-    drop = max(0, len(str(number)) - 2)
-    return number // 10**drop * 10**drop
 
 
 def default_weights() -> str:
@@ -62,26 +61,23 @@ def default_device() -> str:
     return os.environ.get(DEVICE_VARIABLE) or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def parse_names(item: str | Sequence[str]) -> list[str]:
-    """The names of one class: a list as given, or a string with ``;`` between synonyms."""
-    names = item.split(";") if isinstance(item, str) else list(item)
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise ValueError(f"class {item!r} has no name")
-    return names
+def preset_recipe(preset: str) -> Recipe:
+    """The typed settings a preset's config resolves to (its method's adapter applied; nothing loaded)."""
+    keys = load_preset(preset).model.to_dict()
+    return MODELS.get(keys.pop("type", "ITACLIPSegmentor")).resolve(**keys)
 
 
 # ---------------------------------------------------------------------------------------- segmenter
 
 class Segmenter:
-    """An ITACLIP model, its preset's test resize and the names of its classes.
+    """A method's model (ITACLIP's or another's), its preset's test resize and the names of its classes.
 
     Build it with :meth:`from_classes` (your own class names) or
     :meth:`from_preset` (a data set's classes, as ``eval.py`` runs it), then
     call :meth:`segment` on as many images as you like.
     """
 
-    def __init__(self, model: ITACLIPSegmentor, scale: tuple[int, int] | None, keep_ratio: bool = True,
+    def __init__(self, model: TrainingFreeSegmentor, scale: tuple[int, int] | None, keep_ratio: bool = True,
                  settings: dict[str, Any] | None = None):
         self.model, self.scale, self.keep_ratio = model, scale, keep_ratio
         self.settings = dict(settings or {})
@@ -101,10 +97,14 @@ class Segmenter:
         scale, keep_ratio = resize_step(cfg)
         settings = dict(preset=preset, method=method, weights=provenance.weights_record(kwargs["model_name"]),
                         device=str(kwargs["device"]), background=model.class_names[0] if model.background else None)
-        settings.update({key: kwargs[key] for key in SETTING_KEYS if key in kwargs})
-        settings.update(precision=kwargs.get("precision") or default_precision(kwargs["device"]),
-                        resize_scale=list(scale) if scale else None, llm_texts=texts)
+        settings.update(model.settings(), resize_scale=list(scale) if scale else None, llm_texts=texts)
         return cls(model, scale, keep_ratio, settings)
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings of the protocol or the compute budget (``slide_stride``, ``pamr_steps``, ``prob_thd``,
+        ``tile_budget_mb``, ...) from the next image on, checked as when built; the run record follows."""
+        self.model.configure(**changes)
+        self.settings.update(self.model.settings())
 
     @classmethod
     def from_preset(cls, preset: str = "voc21", weights: str | None = None, device: str | None = None,
@@ -142,7 +142,7 @@ class Segmenter:
         """
         if isinstance(classes, str):
             raise ValueError(f"classes={classes!r} is one string, not a list of classes; write e.g. "
-                             f"classes={[c.strip() for c in classes.split(',') if c.strip()] or ['cat', 'dog']!r}")
+                             f"classes={split_list(classes) or ['cat', 'dog']!r}")
         names = [parse_names(item) for item in classes]
         if not names:
             raise ValueError("give at least one class")
@@ -171,6 +171,16 @@ class Segmenter:
             segmenter.settings["llm_texts"] = texts_file or dict(source="given")
         return segmenter
 
+    def set_classes(self, classes: Sequence[str | Sequence[str]], background: str | Sequence[str] | None = None,
+                    texts: Sequence[str] | None = None) -> None:
+        """Segment into other classes from now on, as :meth:`from_classes` takes them (the model stays; only
+        new names are embedded, from the cache when seen before)."""
+        names = [parse_names(item) for item in classes]
+        if background is not None:
+            names.insert(0, parse_names(background))
+        self.model.set_classes(names, None if texts is None else list(texts), background is not None)
+        self.settings["background"] = self.model.class_names[0] if background is not None else None
+
     @property
     def classes(self) -> list[list[str]]:
         """Every name (query) of each class, class 0 first."""
@@ -188,13 +198,13 @@ class Segmenter:
         """Raise :class:`ImageTooLarge` (one line, naming ``max_pixels``) if a ``height x width`` image would
         not fit the memory available now; cheap, so callers ask before decoding a large photo."""
         per_pixel, tile = self.model.full_size_bytes((height, width), probs)
-        per_pixel += IMAGE_BYTES_PER_PIXEL
+        per_pixel += budget.IMAGE_BYTES_PER_PIXEL
         if self.model.query_features.device.type != "cpu":  # tiles run on the device, full-size arrays here
             tile = 0
-        need, free = per_pixel * height * width + tile, tiles.available_bytes(torch.device("cpu"))
+        need, free = per_pixel * height * width + tile, budget.available_bytes(torch.device("cpu"))
         if free is None or need <= free:
             return
-        fits = _round_down(max(1, (int(0.9 * free) - tile) // per_pixel))
+        fits = budget.working_pixels(per_pixel, tile, free)
         raise ImageTooLarge(f"{width} x {height} pixels need about {need / 1e9:.1f} GB at full size and "
                             f"{free / 1e9:.1f} GB are available; segment it at a working size with "
                             f"max_pixels={fits} (labels computed at that size and upsampled: not the paper's "

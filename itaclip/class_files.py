@@ -4,11 +4,15 @@ Plain Python, no torch: the command checks its files with these before
 anything heavy loads. A class-name file has one line per class; a line may
 hold several names separated by ``", "``, each of which is a *query*. An
 auxiliary-text file has one ``name >=text`` line per class (background
-excluded), each starting with the first name of its class.
+excluded), each starting with the first name of its class. Class strings
+typed by people (``"cat, dog, tv; monitor"``: commas between classes, ``;``
+between synonyms) are parsed here too, the one place for the command, the
+page and the API.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 AUX_SEPARATOR = ">="
 
@@ -43,6 +47,40 @@ def parse_class_line(line: str, separator: str = NAME_SEPARATOR) -> list[str]:
 def read_class_names(path: str | Path, separator: str = NAME_SEPARATOR) -> list[list[str]]:
     """The names of every class, from a class-name file (``name_path``)."""
     return [parse_class_line(line, separator) for line in _read_lines(path, "class-name", "name_path")]
+
+
+# Class strings typed by people (``--classes``/``--background``, the page's text boxes, ``Segmenter.from_classes``):
+# commas between classes, ";" between the names (synonyms) of one class. Class-name *files* use ", " instead.
+CLASS_SEPARATOR = ","
+SYNONYM_SEPARATOR = ";"
+
+
+def split_list(text: str) -> list[str]:
+    """``"wall, floor,, sky"`` -> ``["wall", "floor", "sky"]``: comma-separated items, stripped, empty ones dropped."""
+    return [item.strip() for item in text.split(CLASS_SEPARATOR) if item.strip()]
+
+
+def _synonyms(item: str | Sequence[str]) -> list[str]:
+    names = item.split(SYNONYM_SEPARATOR) if isinstance(item, str) else list(item)
+    return [name.strip() for name in names if name.strip()]
+
+
+def parse_names(item: str | Sequence[str]) -> list[str]:
+    """The names of one class: a list as given, or a string with ``;`` between synonyms."""
+    names = _synonyms(item)
+    if not names:
+        raise ValueError(f"class {item!r} has no name")
+    return names
+
+
+def parse_classes(text: str) -> list[list[str]]:
+    """``"cat, dog, tv; monitor"`` -> ``[["cat"], ["dog"], ["tv", "monitor"]]`` (an empty class stays empty)."""
+    return [_synonyms(item) for item in split_list(text)]
+
+
+def parse_background(text: str) -> list[str]:
+    """Background names, each its own name of class 0: commas or ``;`` between them (empty when none)."""
+    return split_list(text.replace(SYNONYM_SEPARATOR, CLASS_SEPARATOR))
 
 
 def flatten_queries(classes: list[list[str]]) -> tuple[list[str], list[int]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import re
 import sys
@@ -24,22 +23,25 @@ from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 # Only light modules here: --help, usage errors and file checks answer before torch and mmseg load.
 from . import llm_texts
-from .atomic import atomic_write
-from .class_files import TextFileError, check_auxiliary_names, read_auxiliary_texts, read_class_names
+from .class_files import (
+    TextFileError,
+    check_auxiliary_names,
+    parse_background,
+    parse_classes,
+    read_auxiliary_texts,
+    read_class_names,
+)
 from .fetch import WeightsError
 from .presets import DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset, presets
+from .results import earlier_result, same_file, save_results
+from .settings import SettingError, check_key, settable
 
 if TYPE_CHECKING:
-    from .api import Segmentation, Segmenter
+    from .api import Segmenter
 
-# Model settings --set may change: ITACLIPSegmentor's keys, less those the command sets itself (a test
-# keeps this list equal to the constructor's).
-SETTABLE = ("img_engineering", "attn_self", "def_coefficient", "img_eng_coefficient", "pamr_steps", "pamr_stride",
-            "logit_scale", "prob_thd", "area_thd", "slide_stride", "slide_crop", "width_chunk_size", "precision",
-            "memory_budget_mb", "sequential", "compile", "last_block", "closing", "renormalise", "window_padding",
-            "whole_image_via_input", "whole_image_pamr", "name_separator", "tile_budget_mb")
-COMMAND_KEYS = ("name_path", "classes", "background", "model_name", "device", "dataset_name", "auxiliary_text_path",
-                "keep_probs")
+# Model settings --set may change: every field of the protocol and the compute settings (itaclip.settings)
+# but keep_probs (the command never keeps probabilities), the last block as a whole, and ITACLIP's attn_self.
+SETTABLE = tuple(key for key in settable() if key != "keep_probs") + ("last_block", "attn_self")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 DEFAULT_OUT = "itaclip_out"
 
@@ -120,15 +122,6 @@ def pixel_count(text: str) -> int:
     return int(value)
 
 
-def split_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def parse_classes(text: str) -> list[list[str]]:
-    """``"cat, dog, tv; monitor"`` -> ``[["cat"], ["dog"], ["tv", "monitor"]]`` (an empty class stays empty)."""
-    return [[name.strip() for name in item.split(";") if name.strip()] for item in split_list(text)]
-
-
 def read_classes(args: argparse.Namespace) -> list[list[str]] | None:
     """The classes of ``--classes`` or ``--classes-file`` (at most one of them); None for a preset's own."""
     if args.classes is not None and args.classes_file is not None:
@@ -172,33 +165,23 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return overrides
 
 
-# setting -> (what it must be, test); None is allowed only where listed
-NUMBER_RULES = {
-    "prob_thd": ("a number from 0 to 1", lambda v: 0 <= v <= 1),
-    "area_thd": ("a number from 0 to 1, or None", lambda v: 0 <= v <= 1),
-    "def_coefficient": ("a number from 0 to 1", lambda v: 0 <= v <= 1),
-    "img_eng_coefficient": ("a number from 0 to 1", lambda v: 0 <= v <= 1),
-    "logit_scale": ("a number above 0", lambda v: v > 0),
-    "pamr_steps": ("a whole number, 0 or more", lambda v: isinstance(v, int) and v >= 0),
-    "slide_stride": ("a whole number, 1 or more", lambda v: isinstance(v, int) and v >= 1),
-    "slide_crop": ("a whole number, 0 (whole image) or more", lambda v: isinstance(v, int) and v >= 0),
-    "memory_budget_mb": ("a number above 0, or None", lambda v: v > 0),
-    "tile_budget_mb": ("a number above 0, or None", lambda v: v > 0),
-}
-NONE_ALLOWED = ("area_thd", "memory_budget_mb", "tile_budget_mb")
-FLAGS = ("img_engineering", "attn_self", "sequential", "compile", "closing", "renormalise", "window_padding",
-         "whole_image_via_input", "whole_image_pamr")
-
-
 def check_setting(key: str, value: Any, item: str) -> None:
-    """One line naming the setting, the value and what it may be, before anything loads."""
-    if key in FLAGS and not isinstance(value, bool):
-        raise UsageError(f"--set {item}: {key} is True or False")
-    if key not in NUMBER_RULES or (value is None and key in NONE_ALLOWED):
-        return
-    what, test = NUMBER_RULES[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not test(value):
-        raise UsageError(f"--set {item}: {key} must be {what}")
+    """The setting's own rule (itaclip.settings), in one line naming the value and its range, before anything
+    loads (a last block is checked whole, kernel name included, which loads torch)."""
+    try:
+        if key == "attn_self":
+            if not isinstance(value, bool):
+                raise SettingError(f"attn_self={value!r}: attn_self must be True or False")
+        elif key == "last_block":
+            from .backbone import LastBlock  # torch: only when a last block is set
+
+            LastBlock.of(value)
+        else:
+            check_key(key, value)
+    except SettingError as err:  # the settings' line, with what was typed in place of the value's repr
+        lead = f"{key}={value!r}: "
+        message = str(err)[len(lead):] if str(err).startswith(lead) else str(err)
+        raise UsageError(f"--set {item}: {message}") from None
 
 
 def find_images(inputs: Sequence[str]) -> list[Path]:
@@ -242,50 +225,6 @@ def output_stems(images: Sequence[Path]) -> list[str]:
     return stems
 
 
-# ------------------------------------------------------------------------------------------ outputs
-
-def summary(image: Path, result: Segmentation, settings: dict[str, Any]) -> dict[str, Any]:
-    """What the JSON beside each mask says: classes, their pixel shares and colours, size, settings."""
-    height, width = result.labels.shape
-    shares = result.shares()
-    classes = [dict(index=i, name=name, names=result.classes[i], share=shares[i],
-                    colour=[int(c) for c in result.colours[i]])
-               for i, name in enumerate(result.class_names)]
-    record = dict(image=str(image), width=width, height=height, classes=classes,
-                  present=[result.class_names[i] for i in result.present()], settings=settings)
-    if result.working_size is not None:
-        record["working_size"] = dict(height=result.working_size[0], width=result.working_size[1],
-                                      note="labels computed at this size and upsampled (--max-pixels); "
-                                           "not the paper's protocol")
-    return record
-
-
-def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: str,
-                 settings: dict[str, Any]) -> None:
-    """The mask, the overlay and the JSON of one image, written together: all three land or none."""
-    text = json.dumps(summary(image, result, settings), indent=2) + "\n"
-    with atomic_write(out / f"{stem}_mask.png") as mask, atomic_write(out / f"{stem}_overlay.png") as overlay, \
-            atomic_write(out / f"{stem}.json", "w", encoding="utf-8") as record:
-        result.mask_image().save(mask, format="PNG")
-        result.overlay(rgb).save(overlay, format="PNG")
-        record.write(text)
-
-
-def same_file(recorded: str, image: Path) -> bool:
-    """Whether a result's recorded input is ``image`` (as typed, or the same file)."""
-    return recorded == str(image) or Path(recorded).resolve() == image.resolve()
-
-
-def earlier_result(image: Path, out: Path, stem: str) -> str | None:
-    """The input an existing ``<stem>.json`` in ``out`` was made from (None when there is none)."""
-    try:
-        return str(json.loads((out / f"{stem}.json").read_text(encoding="utf-8")).get("image"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, AttributeError):
-        return "an unreadable record"
-
-
 # ------------------------------------------------------------------------------------------ command
 
 def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segmenter:
@@ -305,7 +244,7 @@ def build_segmenter(args: argparse.Namespace, overrides: dict[str, Any]) -> Segm
             except ValueError as err:
                 raise UsageError(str(err)) from None
         return Segmenter.from_preset(args.preset, weights=args.weights, device=args.device, **overrides, **texts)
-    background = split_list(args.background.replace(";", ",")) if args.background is not None else None
+    background = parse_background(args.background) if args.background is not None else None
     if background is not None and not background:
         raise UsageError("--background names nothing; drop it or write e.g. --background \"wall, floor, sky\"")
     for key in ("prob_thd", "area_thd"):  # both hand pixels to class 0, which is then one of your classes
@@ -479,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    except (TextFileError, WeightsError) as err:  # itaclip's own errors already read as one line
+    except (TextFileError, WeightsError, SettingError) as err:  # itaclip's own errors already read as one line
         if isinstance(err, llm_texts.PaperTextsUnavailable):  # how to do without, in this command's words
             err.hint = "--texts ours" if getattr(args, "texts_file", None) is None else f"--texts-file ours:{err.name}"
         print(f"{prog}: error: {in_command_words(str(err), args)}", file=sys.stderr)

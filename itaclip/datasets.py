@@ -9,6 +9,8 @@ when :mod:`itaclip.models` is imported, so configs can name them by ``type``; so
 from __future__ import annotations
 
 from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
+
+# isort: split
 import os.path as osp
 
 from mmengine import fileio

@@ -20,7 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from .presets import CONFIG_DIR, find_config as find_preset  # light: nothing here may load torch yet
+from .presets import CONFIG_DIR  # light: nothing here may load torch yet
+from .presets import find_config as find_preset
 
 PROG = "eval.py"  # how errors name the command: eval.py, or itaclip eval
 
@@ -146,8 +147,9 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
 
 def check_data(cfg) -> None:
     """The data root's layout and the class count, before the model is built (a ValueError names what is wrong)."""
-    from itaclip.class_files import read_class_names
     from mmseg.registry import DATASETS
+
+    from itaclip.class_files import read_class_names
 
     dataset = cfg.test_dataloader.dataset
     root = Path(dataset.data_root)
@@ -190,12 +192,13 @@ def main(argv=None, prog: str | None = None) -> dict:
     PROG = prog or PROG
     args = parse_args(argv, prog)
     cfg = build_config(args)
-    import itaclip
-    import itaclip.models  # noqa: F401  (registers the models, data sets and hooks in mmseg)
-    from itaclip.datasets import LabelFileError
-    from itaclip.atomic import atomic_write
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
+
+    import itaclip
+    import itaclip.models  # noqa: F401  (registers the models, data sets and hooks in mmseg)
+    from itaclip.atomic import atomic_write
+    from itaclip.datasets import LabelFileError
 
     try:
         record = run_record(cfg, args)

@@ -7,6 +7,8 @@ interruption can leave half-written; this hook writes each through
 from __future__ import annotations
 
 from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
+
+# isort: split
 from pathlib import Path
 
 import numpy as np

@@ -4,5 +4,6 @@ Configs name it in ``custom_imports``; in Python, ``import itaclip.models``
 before ``MODELS.build(...)``. (``import itaclip`` alone loads nothing heavy,
 so that the command starts at once.)
 """
-from . import datasets, hooks, methods  # noqa: F401
-from .segmentor import ITACLIPSegmentor  # noqa: F401
+from . import datasets, hooks  # noqa: F401
+from .methods import ClearCLIPSegmentor, ITACLIPSegmentor, NACLIPSegmentor, SCLIPSegmentor  # noqa: F401
+from .segmentor import TrainingFreeSegmentor  # noqa: F401

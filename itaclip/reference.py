@@ -3,8 +3,7 @@
 One forward pass per window and per view, explicit attention maps, each
 view upsampled to crop size before mixing, each window padded to the full
 image before it is added, and PAMR by dilated convolutions, as the paper's
-code does. ``ITACLIPSegmentor(...,
-sequential=True)`` runs it; benchmarks and tests compare the batched path
+code does. Any segmentor built with ``sequential=True`` runs it; benchmarks and tests compare the batched path
 against it.
 """
 from __future__ import annotations
@@ -13,16 +12,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .backbone import dense_features, patch_grid
+from .backbone import patch_grid
 from .pamr import NEIGHBOURS
 from .slide import patch_padding, window_grid
 from .views import blur, grayscale
 
 
+def _features(model, view: Tensor) -> Tensor:
+    """Normalised dense features of one view (1, 3, h, w), with the method's encoder in its literal form."""
+    return F.normalize(model.encoder(model.visual, view, fused=False).float(), dim=-1)
+
+
 def _view_logits(model, view: Tensor, size) -> Tensor:
     """Logits of one view (1, 3, h, w), upsampled to ``size``."""
-    feats = F.normalize(dense_features(model.visual, view, model.recipe, fused=False).float(), dim=-1)
-    return _upsample(model, feats, view, size)
+    return _upsample(model, _features(model, view), view, size)
 
 
 def _upsample(model, feats: Tensor, view: Tensor, size) -> Tensor:
@@ -34,13 +37,13 @@ def _upsample(model, feats: Tensor, view: Tensor, size) -> Tensor:
 def crop_logits(model, crop: Tensor, size=None) -> Tensor:
     """Section 4 for one crop (1, 3, h, w), view by view, each view upsampled to ``size`` (default: the crop's)."""
     size = size or crop.shape[-2:]
-    if not model.img_engineering:
+    if not model.protocol.img_engineering:
         return _view_logits(model, crop, size)
-    feats = [F.normalize(dense_features(model.visual, v, model.recipe, fused=False).float(), dim=-1)
-             for v in (crop, grayscale(crop), blur(crop))]
+    feats = [_features(model, v) for v in (crop, grayscale(crop), blur(crop))]
     first = _upsample(model, torch.stack(feats).mean(0), crop, size)
     flipped = [_view_logits(model, crop.flip(d), size).flip(d) for d in (-2, -1)]
-    return model.lam * first + (1 - model.lam) * (flipped[0] + flipped[1]) / 2
+    lam = model.protocol.img_eng_coefficient
+    return lam * first + (1 - lam) * (flipped[0] + flipped[1]) / 2
 
 
 def pamr_conv(image: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
@@ -71,20 +74,20 @@ def pamr_conv(image: Tensor, mask: Tensor, steps: int, dilations) -> Tensor:
 
 def query_logits(model, image: Tensor, ori_shape) -> Tensor:
     """The paper's ``forward_slide`` (or whole-image pass) for one image (3, H, W)."""
-    image = image.to(model.query_features.device)[None]
-    if model.slide_crop <= 0:  # the whole image is one crop (all its views), upsampled to ori_shape
-        if model.whole_image_via_input:
+    image, protocol = image.to(model.query_features.device)[None], model.protocol
+    if protocol.slide_crop <= 0:  # the whole image is one crop (all its views), upsampled to ori_shape
+        if protocol.whole_image_via_input:
             logits = crop_logits(model, image)
             logits = F.interpolate(logits, size=ori_shape, mode="bilinear", align_corners=False)
         else:
             logits = crop_logits(model, image, ori_shape)
-        if not model.whole_image_pamr:
+        if not protocol.whole_image_pamr:
             return logits[0]
     else:
         logits = _slide(model, image, ori_shape)
-    if model.pamr_steps > 0:
+    if protocol.pamr_steps > 0:
         guide = F.interpolate(image.float(), size=ori_shape, mode="bilinear", align_corners=False)
-        logits = pamr_conv(guide, logits, model.pamr_steps, model.pamr_stride)
+        logits = pamr_conv(guide, logits, protocol.pamr_steps, protocol.pamr_stride)
     return logits[0]
 
 
@@ -93,9 +96,9 @@ def _slide(model, image: Tensor, ori_shape) -> Tensor:
     height, width = image.shape[-2:]
     canvas = image.new_zeros(1, model.query_features.shape[0], height, width, dtype=torch.float32)
     count = image.new_zeros(1, 1, height, width, dtype=torch.float32)
-    for w in window_grid(height, width, model.slide_crop, model.slide_stride):
+    for w in window_grid(height, width, model.protocol.slide_crop, model.protocol.slide_stride):
         crop = image[..., w.y1:w.y2, w.x1:w.x2]
-        if model.window_padding:  # pad to whole patches, take the window's part of the padded logits
+        if model.protocol.window_padding:  # pad to whole patches, take the window's part of the padded logits
             (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:])
             logits = crop_logits(model, F.pad(crop, (left, right, top, bottom)))
             logits = logits[..., top:top + crop.shape[-2], left:left + crop.shape[-1]]

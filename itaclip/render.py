@@ -6,6 +6,8 @@ Shared by :class:`~itaclip.api.Segmenter`, the ``itaclip segment`` command and
 from __future__ import annotations
 
 from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
+
+# isort: split
 import colorsys
 import functools
 import importlib.util

@@ -1,12 +1,27 @@
-"""The mmseg model: ITACLIP's stages composed into a ``BaseSegmentor``.
+"""The one mmseg segmentor of every training-free CLIP method here: the shared pipeline, configured by settings.
 
-Registered in mmseg's ``MODELS`` as ``ITACLIPSegmentor`` and under the
-paper's type name ``ITACLIP_Segmentor``, with the paper's constructor keys,
-so configs written for the paper's code build it unchanged.
+:class:`TrainingFreeSegmentor` runs, for any :class:`~itaclip.backbone.LastBlock`,
+:class:`~itaclip.settings.Protocol` and :class:`~itaclip.settings.Compute`:
+the text side (:mod:`itaclip.text`), sliding windows and image views as a few
+batched passes (:mod:`itaclip.slide`, :mod:`itaclip.views`) through a
+:class:`~itaclip.backbone.DenseEncoder`, and the full-size stages in exact
+tiles (:mod:`itaclip.tiles`: upsampling, PAMR, post-processing); with
+``sequential=True`` the paper's order instead (:mod:`itaclip.reference`).
+
+Methods are adapters over it (:mod:`itaclip.methods`): each maps its authors'
+constructor keys onto these settings in :meth:`TrainingFreeSegmentor.method_keys`
+and may choose another :attr:`~TrainingFreeSegmentor.encoder_class`. The
+segmentor itself is registered as ``TrainingFreeSegmentor`` and takes the
+settings' own keys, flat (``slide_stride=112``, ``last_block=dict(...)``).
 """
 from __future__ import annotations
 
 from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
+
+# isort: split
+from dataclasses import dataclass, field
+from typing import Any
+
 import open_clip
 import torch
 import torch.nn.functional as F
@@ -17,12 +32,12 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from . import llm_texts, reference, tiles
-from .backbone import LastBlock, dense_features
+from . import budget, llm_texts, reference, tiles
+from .backbone import ITACLIP, DenseEncoder, LastBlock
+from .class_files import load_texts, read_auxiliary_texts
 from .postprocess import postprocess
-from .slide import (batched, coverage, crop_windows, images_per_pass, patch_logits, patch_padding, stitch,
-                    window_grid)
-from .class_files import NAME_SEPARATOR, load_texts, read_auxiliary_texts
+from .settings import Compute, Protocol, SettingError
+from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, patch_padding, stitch, window_grid
 from .text import query_embeddings
 from .views import NUM_VIEWS, combine_views, make_views
 from .weights import load_clip
@@ -30,15 +45,9 @@ from .weights import load_clip
 # Section 0: the paper's normalisation; the BGR image from mmseg becomes RGB.
 DATA_PREPROCESSOR = dict(mean=[122.771, 116.746, 104.094], std=[68.501, 66.632, 70.323], rgb_to_bgr=True)
 BACKGROUND_DATASETS = ("voc21", "context60", "coco_object")  # data sets whose class 0 is background
-# On CPU, passes whose activations stay near the caches run fastest (225 tiny-model crops:
-# 2.4 s in chunks of 4-8 images, 4.3 s in one chunk), so the CPU budget is small.
-CPU_BUDGET_MB = 64
-# PAMR on a CPU: 80 channels of 375x500 took 1.2 s at once, 0.39 s in cache-sized chunks of 4-16.
-PAMR_CPU_BYTES = 8 * 2**20
-# Memory one tile of the full-size stages may take on a CPU (itaclip.tiles), at most a quarter of the
-# available memory: the command then segments a 48-megapixel photo with 171 classes in 7.1 GB (a 1 GiB
-# budget made a 12-megapixel one a third slower: PAMR's 160-pixel halo weighs more on small tiles).
-CPU_TILE_BUDGET_MB = 4096
+DEFAULT_WEIGHTS = "ViT-B/16"
+# Settings read only while the model is built: changing them means building another model.
+BUILD_ONLY = ("name_separator", "precision", "compile", "width_chunk_size")
 
 
 def preprocessor_for(clip: torch.nn.Module) -> dict:
@@ -54,95 +63,121 @@ def preprocessor_for(clip: torch.nn.Module) -> dict:
     return dict(mean=mean, std=std, rgb_to_bgr=True)
 
 
-@MODELS.register_module()
-@MODELS.register_module(name="ITACLIP_Segmentor")
-class ITACLIPSegmentor(BaseSegmentor):
-    """Training-free open-vocabulary segmentation with a frozen CLIP (ITACLIP).
+@dataclass(frozen=True)
+class Recipe:
+    """What a segmentor is built from, typed: a method's keys resolved (:meth:`TrainingFreeSegmentor.resolve`),
+    nothing read or loaded yet.
 
-    Paper keys: ``model_name`` (any spelling of :mod:`itaclip.weights`), ``name_path``
-    (class-name file), ``dataset_name``, ``device``, ``img_engineering`` (five
-    views), ``auxiliary_text_path`` (LLM texts, ``name >=text``: a path, or
-    ``paper:<file>``/``ours:<file>``, see :mod:`itaclip.llm_texts`), ``attn_self``
-    (self-self attention), ``def_coefficient`` (beta, weight of the LLM text),
-    ``img_eng_coefficient`` (lambda, weight of views 1-3 against the flips),
-    ``pamr_steps``/``pamr_stride``, ``logit_scale``, ``prob_thd``, ``area_thd``,
-    ``slide_stride``/``slide_crop`` (``slide_crop=0``: the whole image is one
-    crop, with all five views when ``img_engineering`` is on, upsampled
-    straight to ``ori_shape``, no PAMR, as in the paper's code) and
-    ``width_chunk_size`` (the paper's memory workaround; accepted for its
-    configs and not needed here, since passes are chunked by memory budget).
-
-    Ours: ``classes`` (class names given directly instead of ``name_path``;
-    see :meth:`set_classes`), ``background`` (class 0 is background; ``None`` infers it from
-    ``dataset_name`` like the paper), ``precision`` (``fp32``/``fp16``/``bf16``;
-    ``None`` is fp16 on CUDA, fp32 on CPU), ``memory_budget_mb`` (bytes a pass
-    may use; ``None`` is half the free CUDA memory, or 64 MiB on CPU),
-    ``sequential`` (run windows and views one pass at a time with PAMR by
-    dilated convolutions, the paper's order, the whole image at once; for
-    benchmarks and checks), ``compile`` (``torch.compile`` the vision
-    forward: a compilation per window size first; ``scripts/benchmark.py
-    --compile`` tells if it pays), ``tile_budget_mb`` (bytes one tile of the
-    full-size stages, upsampling, PAMR and post-processing, may use, see
-    :mod:`itaclip.tiles`; ``None`` is a quarter of the free memory, at most
-    4 GiB on a CPU) and ``keep_probs`` (store ``seg_logits``: ``None`` when
-    C x H x W floats fit the tile budget, ``True`` always, ``False`` never;
-    the labels never need them whole).
-
-    Where other methods differ (their adapters in :mod:`itaclip.methods` set
-    these; ITACLIP's values are the defaults): ``last_block`` (a dict of
-    :class:`~itaclip.backbone.LastBlock` fields over ITACLIP's recipe, e.g.
-    ``dict(fuse_blocks=())``), ``closing`` (the 3x3 morphological closing of
-    the label map), ``renormalise`` (stored class probabilities divided by
-    their sum, NACLIP), ``window_padding`` (each window zero-padded to whole
-    patches, centred, ClearCLIP), ``whole_image_via_input`` (whole-image
-    logits resized to the input size before ``ori_shape``, NACLIP),
-    ``whole_image_pamr`` (PAMR on the whole-image path too, NACLIP) and
-    ``name_separator`` (between the names of a class line: ``", "``, or
-    ClearCLIP's bare ``","``).
+    ``model_name`` any spelling of :mod:`itaclip.weights`; the classes from
+    ``name_path`` (a class-name file) or ``classes`` (names, or lists of
+    names: one query each); ``background`` (class 0 is background; None infers
+    it from ``dataset_name`` as the paper does); ``auxiliary_text_path`` (LLM
+    texts, ``name >=text`` lines: a path, or ``paper:<file>``/``ours:<file>``,
+    see :mod:`itaclip.llm_texts`); ``device`` (None: CUDA when there is one).
     """
 
-    def __init__(self, name_path: str | None = None, model_name: str = "ViT-B/16", dataset_name: str | None = None,
-                 device: str | torch.device | None = None, img_engineering: bool = True,
-                 auxiliary_text_path: str | None = None, attn_self: bool = True,
-                 def_coefficient: float = 0.2, img_eng_coefficient: float = 0.75,
-                 pamr_steps: int = 10, pamr_stride=(8, 16), logit_scale: float = 40,
-                 prob_thd: float = 0.0, area_thd: float | None = None, slide_stride: int = 28,
-                 slide_crop: int = 224, width_chunk_size: int | None = None,
-                 background: bool | None = None, precision: str | None = None,
-                 memory_budget_mb: int | None = None, sequential: bool = False,
-                 classes: list[str | list[str]] | None = None, compile: bool = False,
-                 last_block: dict | None = None, closing: bool = True, renormalise: bool = False,
-                 window_padding: bool = False, whole_image_via_input: bool = False,
-                 whole_image_pamr: bool = False, name_separator: str = NAME_SEPARATOR,
-                 tile_budget_mb: float | None = None, keep_probs: bool | None = None):
+    model_name: str = DEFAULT_WEIGHTS
+    name_path: str | None = None
+    classes: list | None = None
+    background: bool | None = None
+    dataset_name: str | None = None
+    auxiliary_text_path: str | None = None
+    device: Any = None
+    last_block: LastBlock = ITACLIP
+    protocol: Protocol = field(default_factory=Protocol)
+    compute: Compute = field(default_factory=Compute)
+
+    INPUTS = ("model_name", "name_path", "classes", "background", "dataset_name", "auxiliary_text_path", "device")
+
+    @classmethod
+    def from_keys(cls, keys: dict[str, Any], method: str = "TrainingFreeSegmentor") -> "Recipe":
+        """The recipe of flat keys: the inputs above, ``last_block`` (a dict of fields or a LastBlock) and every
+        field of :class:`Protocol` and :class:`Compute` by name; any other key is a :class:`SettingError`."""
+        known = set(cls.INPUTS) | {"last_block"} | set(Protocol.keys()) | set(Compute.keys())
+        unknown = [key for key in keys if key not in known]
+        if unknown:
+            raise SettingError(f"{unknown[0]}: {method} takes no key {unknown[0]!r}; its own keys and the settings' "
+                               f"({', '.join(sorted(known))})")
+        inputs = {key: keys[key] for key in cls.INPUTS if key in keys}
+        if inputs.get("model_name") is None:  # no weights named: the default ones
+            inputs.pop("model_name", None)
+        return cls(**inputs, last_block=LastBlock.of(keys.get("last_block") or {}),
+                   protocol=Protocol(**{key: keys[key] for key in Protocol.keys() if key in keys}),
+                   compute=Compute(**{key: keys[key] for key in Compute.keys() if key in keys}))
+
+
+def merge(method: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    """A method's keys with the user's own on top; ``last_block`` field by field."""
+    merged = {**method, **ours}
+    if isinstance(method.get("last_block"), dict) and isinstance(ours.get("last_block"), dict):
+        merged["last_block"] = {**method["last_block"], **ours["last_block"]}
+    return merged
+
+
+@MODELS.register_module()
+class TrainingFreeSegmentor(BaseSegmentor):
+    """Training-free open-vocabulary segmentation with a frozen CLIP, for any method's settings.
+
+    Keys: the inputs of :class:`Recipe` (``model_name``, ``name_path`` or
+    ``classes``, ``background``, ``dataset_name``, ``auxiliary_text_path``,
+    ``device``), ``last_block`` (a dict of :class:`~itaclip.backbone.LastBlock`
+    fields) and every :class:`~itaclip.settings.Protocol` and
+    :class:`~itaclip.settings.Compute` field by name. Each is checked where it
+    is given, in one line.
+
+    A method subclasses this with :meth:`method_keys` (its authors' keys ->
+    these) and, if its last block needs more than the recipe,
+    :attr:`encoder_class` (a :class:`~itaclip.backbone.DenseEncoder` with its
+    hooks) or :meth:`make_encoder` (to give it a second vision model).
+    """
+
+    encoder_class = DenseEncoder
+
+    @classmethod
+    def method_keys(cls, **keys: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(method's keys, user's keys)`` in this segmentor's vocabulary; the user's win (:func:`merge`).
+        Here the keys are already the settings' own."""
+        return {}, keys
+
+    @classmethod
+    def resolve(cls, **keys: Any) -> Recipe:
+        """The typed :class:`Recipe` these keys build, checked; no weights or files are read."""
+        method, ours = cls.method_keys(**keys)
+        return Recipe.from_keys(merge(method, ours), cls.registered_name())
+
+    @classmethod
+    def registered_name(cls) -> str:
+        """The type name configs use for this class (an authors' type name where it has one)."""
+        names = [name for name, registered in MODELS.module_dict.items() if registered is cls]
+        return cls.__name__ if cls.__name__ in names or not names else names[0]
+
+    def __init__(self, **keys: Any):
+        recipe = self.resolve(**keys)
         super().__init__(data_preprocessor=SegDataPreProcessor(**DATA_PREPROCESSOR))
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if background is None:
-            background = dataset_name in BACKGROUND_DATASETS
-        if (name_path is None) == (classes is None):
+        device = torch.device(recipe.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if (recipe.name_path is None) == (recipe.classes is None):
             raise ValueError("give name_path (a class-name file) or classes (a list of class names), one of them")
-        self.recipe = LastBlock(**{"attention": "qq+kk" if attn_self else "qk", **(last_block or {})})
+        background = recipe.background
+        if background is None:
+            background = recipe.dataset_name in BACKGROUND_DATASETS
+        self.recipe, self.dataset_name = recipe, recipe.dataset_name
+        self.last_block, self.protocol, self.compute = recipe.last_block, recipe.protocol, recipe.compute
         # Texts first: a missing or unfetchable file fails before the weights are read.
-        aux_path = None if auxiliary_text_path is None else llm_texts.resolve(auxiliary_text_path)
-        if name_path is not None:
-            classes, aux = load_texts(name_path, aux_path, background, name_separator)
+        aux_path = None if recipe.auxiliary_text_path is None else llm_texts.resolve(recipe.auxiliary_text_path)
+        classes = recipe.classes
+        if recipe.name_path is not None:
+            classes, aux = load_texts(recipe.name_path, aux_path, background, self.protocol.name_separator)
         else:
             aux = None if aux_path is None else [t for _, t in read_auxiliary_texts(aux_path)]
-        self.clip = load_clip(model_name, device, precision)
-        self.data_preprocessor = SegDataPreProcessor(**preprocessor_for(self.clip)).to(device)
-        self.dataset_name, self.beta = dataset_name, def_coefficient
+        self.clip = load_clip(recipe.model_name, device, self.compute.precision)
+        self.clip_model = self.clip.model  # a module of the segmentor, so it moves with it
+        self.data_preprocessor = SegDataPreProcessor(**preprocessor_for(self.clip.model)).to(device)
+        self.encoder = self.make_encoder(recipe.last_block).to(device)
         self.set_classes(classes, aux, background)
-        self.img_engineering, self.attn_self = img_engineering, attn_self
-        self.lam = img_eng_coefficient
-        self.pamr_steps, self.pamr_stride = pamr_steps, tuple(pamr_stride)
-        self.logit_scale, self.prob_thd, self.area_thd = logit_scale, prob_thd, area_thd
-        self.slide_stride, self.slide_crop = slide_stride, slide_crop
-        self.width_chunk_size = width_chunk_size
-        self.memory_budget_mb, self.sequential = memory_budget_mb, sequential
-        self.tile_budget_mb, self.keep_probs = tile_budget_mb, keep_probs
-        self.closing, self.renormalise, self.window_padding = closing, renormalise, window_padding
-        self.whole_image_via_input, self.whole_image_pamr = whole_image_via_input, whole_image_pamr
-        self.encoder = torch.compile(dense_features, dynamic=False) if compile else dense_features
+
+    def make_encoder(self, last_block: LastBlock) -> DenseEncoder:
+        """The vision forward of this method (override to give :attr:`encoder_class` a second vision model)."""
+        return self.encoder_class(last_block)
 
     def set_classes(self, classes: list[str | list[str]], auxiliary_texts: list[str] | None = None,
                     background: bool = False) -> None:
@@ -153,30 +188,53 @@ class ITACLIPSegmentor(BaseSegmentor):
         (class 0, when ``background``) excluded.
         """
         classes = [[c] if isinstance(c, str) else list(c) for c in classes]
-        features, query_idx = query_embeddings(self.clip, classes, auxiliary_texts, self.beta, background)
-        device = next(self.clip.parameters()).device
+        features, query_idx = query_embeddings(self.clip, classes, auxiliary_texts, self.protocol.def_coefficient,
+                                               background)
+        device = self.clip.device
         self.register_buffer("query_features", features.to(device), persistent=False)
         self.register_buffer("query_idx", torch.as_tensor(query_idx, device=device), persistent=False)
         self.class_names, self.num_classes, self.background = classes, len(classes), background
+        self.auxiliary_texts = auxiliary_texts
+
+    def configure(self, **changes: Any) -> None:
+        """Change protocol or compute settings from now on (the web page does, per request), checked as when
+        built; settings read only while building (``name_separator``, ``precision``, ...) are refused."""
+        fixed = [key for key in changes if key in BUILD_ONLY]
+        if fixed:
+            raise SettingError(f"{fixed[0]}: set only when the model is built; build another model to change it")
+        protocol = self.protocol.changed(**{k: v for k, v in changes.items() if k in Protocol.keys()})
+        compute = self.compute.changed(**{k: v for k, v in changes.items() if k in Compute.keys()})
+        unknown = [key for key in changes if key not in Protocol.keys() + Compute.keys()]
+        if unknown:
+            raise SettingError(f"{unknown[0]}: not a setting; settings: {', '.join(Protocol.keys() + Compute.keys())}")
+        remix = protocol.def_coefficient != self.protocol.def_coefficient and self.auxiliary_texts is not None
+        self.protocol, self.compute = protocol, compute
+        if remix:
+            self.set_classes(self.class_names, self.auxiliary_texts, self.background)
 
     @property
     def visual(self) -> torch.nn.Module:
         return self.clip.visual
 
-    def _budget(self) -> int:
-        if self.memory_budget_mb is not None:
-            return int(self.memory_budget_mb * 2**20)
-        device = self.query_features.device
-        if device.type == "cuda":
-            return torch.cuda.mem_get_info(device)[0] // 2
-        return CPU_BUDGET_MB * 2**20
+    def settings(self) -> dict[str, Any]:
+        """The settings in force, as plain values (the run record's)."""
+        return dict(last_block=self.last_block.as_dict(), **self.protocol.as_dict(),
+                    precision=self.clip.precision)
+
+    def _encode(self, images: Tensor) -> Tensor:
+        """The dense features of a batch, through ``torch.compile`` when asked (one compilation per size)."""
+        if self.compute.compile:
+            if "_compiled" not in self.__dict__:
+                self.__dict__["_compiled"] = torch.compile(self.encoder.forward, dynamic=False)
+            return self.__dict__["_compiled"](self.visual, images)
+        return self.encoder(self.visual, images)
 
     def _window_logits(self, image: Tensor) -> Tensor:
         """Sliding-window logits at input size, (Q, H, W), all windows x views batched."""
         height, width = image.shape[-2:]
-        windows = window_grid(height, width, self.slide_crop, self.slide_stride)
+        windows = window_grid(height, width, self.protocol.slide_crop, self.protocol.slide_stride)
         crops, padding = crop_windows(image, windows), ((0, 0), (0, 0))
-        if self.window_padding:
+        if self.protocol.window_padding:
             padding = patch_padding(self.visual, *crops.shape[-2:])
             crops = F.pad(crops, (*padding[1], *padding[0]))
         grid = self._crop_grids(crops)
@@ -187,15 +245,18 @@ class ITACLIPSegmentor(BaseSegmentor):
 
         All crops x views go through the network in passes sized by the memory budget.
         """
-        per_pass = images_per_pass(self.visual, *crops.shape[-2:], self._budget())
+        device = self.query_features.device
+        per_pass = images_per_pass(self.visual, *crops.shape[-2:],
+                                   budget.pass_bytes(device, self.compute.memory_budget_mb))
 
         def run(batch: Tensor) -> Tensor:
-            return patch_logits(self.visual, batch, self.query_features, self.recipe, self.encoder)
+            return patch_logits(self.visual, batch, self.query_features, self._encode)
 
-        if not self.img_engineering:
+        if not self.protocol.img_engineering:
             return batched(run, crops, per_pass)
         views = make_views(crops).flatten(0, 1)
-        return combine_views(batched(run, views, per_pass).unflatten(0, (NUM_VIEWS, len(crops))), self.lam)
+        return combine_views(batched(run, views, per_pass).unflatten(0, (NUM_VIEWS, len(crops))),
+                             self.protocol.img_eng_coefficient)
 
     def source_logits(self, image: Tensor) -> tuple[Tensor, bool]:
         """The logits the full-size stages start from, (Q, h, w), and whether PAMR refines them.
@@ -203,29 +264,24 @@ class ITACLIPSegmentor(BaseSegmentor):
         Sliding windows: the window canvas at input size. Whole image: its
         patch-grid logits (NACLIP: resized to the input size first).
         """
-        if self.slide_crop > 0:
+        if self.protocol.slide_crop > 0:
             return self._window_logits(image), True
         logits = self._crop_grids(image[None])
-        if self.whole_image_via_input:
+        if self.protocol.whole_image_via_input:
             logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
-        return logits[0], self.whole_image_pamr
+        return logits[0], self.protocol.whole_image_pamr
 
     def full_size_settings(self, refine: bool = True) -> tiles.FullSize:
-        """The stages after the sliding window (:mod:`itaclip.tiles`), with this model's keys and budget."""
-        on_gpu = self.query_features.device.type == "cuda"
-        if self.tile_budget_mb is not None:
-            budget = int(self.tile_budget_mb * 2**20)
-        else:
-            free = tiles.available_bytes(self.query_features.device)
-            budget = free // 4 if on_gpu else min(CPU_TILE_BUDGET_MB * 2**20, (free or 2**32) // 4)
-        return tiles.FullSize(self.query_idx, self.num_classes, self.logit_scale,
-                              self.pamr_steps if refine else 0, self.pamr_stride, self.prob_thd, self.area_thd,
-                              self.closing, self.renormalise, None if on_gpu else PAMR_CPU_BYTES, budget)
+        """The stages after the sliding window (:mod:`itaclip.tiles`), with this model's settings and budget."""
+        p, device = self.protocol, self.query_features.device
+        return tiles.FullSize(self.query_idx, self.num_classes, p.logit_scale, p.pamr_steps if refine else 0,
+                              p.pamr_stride, p.prob_thd, p.area_thd, p.closing, p.renormalise,
+                              budget.pamr_chunk_bytes(device), budget.tile_bytes(device, self.compute.tile_budget_mb))
 
     def query_logits(self, image: Tensor, ori_shape: tuple[int, int]) -> Tensor:
         """Per-query logits of one normalised RGB image (3, H, W) at ``ori_shape``, (Q, h, w), untiled (for
         checks: predict runs in tiles)."""
-        if self.sequential:
+        if self.compute.sequential:
             return reference.query_logits(self, image, ori_shape)
         image = image.to(self.query_features.device)
         source, refine = self.source_logits(image)
@@ -235,9 +291,9 @@ class ITACLIPSegmentor(BaseSegmentor):
                                     settings)
 
     def _keeps_probs(self, size: tuple[int, int], keep_probs: bool | None = None) -> bool:
-        """Whether probabilities of an image of ``size`` are kept: as asked, else ``self.keep_probs``,
-        else while they fit the tile budget."""
-        keep_probs = self.keep_probs if keep_probs is None else keep_probs
+        """Whether probabilities of an image of ``size`` are kept: as asked, else ``keep_probs`` of the compute
+        settings, else while they fit the tile budget."""
+        keep_probs = self.compute.keep_probs if keep_probs is None else keep_probs
         if keep_probs is None:
             return 4 * self.num_classes * size[0] * size[1] <= self.full_size_settings().budget
         return keep_probs
@@ -255,14 +311,15 @@ class ITACLIPSegmentor(BaseSegmentor):
                       keep_probs: bool | None = None) -> tuple[Tensor | None, Tensor]:
         """Class probabilities (C, h, w) and labels (1, h, w) of one normalised image (3, H, W) at ``ori_shape``.
 
-        ``keep_probs``: None (``self.keep_probs``), True or False (probabilities not returned; the labels
+        ``keep_probs``: None (the compute settings'), True or False (probabilities not returned; the labels
         need them only tile by tile).
         """
         keep_probs = self._keeps_probs(ori_shape, keep_probs)
-        if self.sequential:  # the paper's order, the whole image at once
+        if self.compute.sequential:  # the paper's order, the whole image at once
+            p = self.protocol
             logits = reference.query_logits(self, image, ori_shape)
-            probs, labels = postprocess(logits, self.query_idx, self.num_classes, self.logit_scale, self.prob_thd,
-                                        self.area_thd, self.closing, self.renormalise)
+            probs, labels = postprocess(logits, self.query_idx, self.num_classes, p.logit_scale, p.prob_thd,
+                                        p.area_thd, p.closing, p.renormalise)
             return (probs if keep_probs else None), labels
         image = image.to(self.query_features.device)
         source, refine = self.source_logits(image)
@@ -294,11 +351,11 @@ class ITACLIPSegmentor(BaseSegmentor):
         return torch.stack([self.predict(image[None])[0].seg_logits.data for image in inputs])
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
-        """The recipe's dense CLIP features of whole images, (B, 1 + h*w, E)."""
-        return dense_features(self.visual, inputs.to(self.query_features.device), self.recipe)
+        """This method's dense CLIP features of whole images, (B, 1 + h*w, E)."""
+        return self.encoder(self.visual, inputs.to(self.query_features.device))
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
         return self.encode_decode(inputs, data_samples)
 
     def loss(self, inputs: Tensor, data_samples) -> dict:
-        raise NotImplementedError("ITACLIP is training-free: ITACLIPSegmentor has no loss; use predict")
+        raise NotImplementedError(f"{type(self).__name__} is training-free: it has no loss; use predict")

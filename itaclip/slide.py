@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .backbone import ITACLIP, LastBlock, dense_features, patch_grid
+from .backbone import patch_grid
 
 
 class Window(NamedTuple):
@@ -128,13 +128,13 @@ def _placement(starts: list[int], size: int, grid: int, total: int, device=None,
     return out
 
 
-def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor, recipe: LastBlock = ITACLIP,
-                 encoder=dense_features) -> Tensor:
+def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor, encode) -> Tensor:
     """Cosine logits of every patch against every query, (B, Q, grid_h, grid_w), fp32.
 
-    ``encoder`` is :func:`dense_features` or a compiled version of it.
+    ``encode(images)`` gives the dense features (B, 1 + h*w, E) (a method's
+    :class:`~itaclip.backbone.DenseEncoder`, compiled or not).
     """
-    feats = encoder(visual, images, recipe)[:, 1:].float()
+    feats = encode(images)[:, 1:].float()
     feats = F.normalize(feats, dim=-1)
     grid_h, grid_w = patch_grid(visual, *images.shape[-2:])
     logits = feats @ text_features.float().T

@@ -19,9 +19,11 @@ from tqdm import tqdm
 
 from .class_files import flatten_queries
 from .text_encoder import DiskCache, encode_prompts, end_positions, sorted_batches
-from .weights import tokenizer_name
+from .weights import ClipModel
 
 TEMPLATES = open_clip.OPENAI_IMAGENET_TEMPLATES  # the paper's 80 prompts, in order
+
+
 @functools.lru_cache(maxsize=4)
 def _tokenizer(name: str):
     """open_clip's tokenizer for the model ``name`` (its vocabulary and context length)."""
@@ -29,19 +31,18 @@ def _tokenizer(name: str):
 
 
 @torch.no_grad()
-def embed_texts(model: nn.Module, texts: list[str], batch_size: int = 1280) -> Tensor:
+def embed_texts(clip: ClipModel, texts: list[str], batch_size: int = 1280) -> Tensor:
     """Template-averaged CLIP text embeddings, (len(texts), E), fp32.
 
     Each text goes through the 80 templates; each prompt embedding is L2
     normalised, the mean over templates is L2 normalised again. A text is
-    encoded once per model (kept on the model) and once per machine (kept in
-    the disk cache of :mod:`itaclip.text_encoder`); prompts run through the
-    text tower only as far as they reach.
+    encoded once per process (``clip.text_cache``) and once per machine (the
+    disk cache of :mod:`itaclip.text_encoder`); prompts run through the text
+    tower only as far as they reach.
     """
-    memory: dict[str, Tensor] = model.__dict__.setdefault("_itaclip_text_cache", {})
-    device = next(model.parameters()).device
-    name = tokenizer_name(model)
-    disk = DiskCache.for_model(model, name, TEMPLATES)
+    memory: dict[str, Tensor] = clip.text_cache
+    device = clip.device
+    disk = DiskCache.for_model(clip, TEMPLATES)
     missing = [t for t in dict.fromkeys(texts) if t not in memory]
     from_disk = 0
     if disk is not None:
@@ -52,7 +53,7 @@ def embed_texts(model: nn.Module, texts: list[str], batch_size: int = 1280) -> T
                 from_disk += 1
         missing = [t for t in missing if t not in memory]
     if missing:
-        memory.update(zip(missing, _encode(model, name, missing, batch_size, device)))
+        memory.update(zip(missing, _encode(clip.model, clip.tokenizer, missing, batch_size, device)))
         if disk is not None:
             for text in missing:
                 disk.put(text, memory[text])
@@ -102,7 +103,7 @@ def mix_auxiliary(query_features: Tensor, query_idx: list[int], aux_features: Te
     return torch.where(keep[:, None], query_features, mixed)
 
 
-def query_embeddings(model: nn.Module, classes: list[list[str]], auxiliary_texts: list[str] | None = None,
+def query_embeddings(clip: ClipModel, classes: list[list[str]], auxiliary_texts: list[str] | None = None,
                      beta: float = 0.2, background: bool = False) -> tuple[Tensor, list[int]]:
     """Everything of section 3: the (mixed) embedding of every query, and ``query_idx``.
 
@@ -111,10 +112,10 @@ def query_embeddings(model: nn.Module, classes: list[list[str]], auxiliary_texts
     """
     queries, query_idx = flatten_queries(classes)
     if auxiliary_texts is None:
-        return embed_texts(model, queries), query_idx
+        return embed_texts(clip, queries), query_idx
     expected = len(classes) - (1 if background else 0)
     if len(auxiliary_texts) != expected:
         raise ValueError(f"{len(auxiliary_texts)} auxiliary texts for {expected} classes; give one per class"
                          f"{' (background excluded)' if background else ''}")
-    features = embed_texts(model, queries + auxiliary_texts)
+    features = embed_texts(clip, queries + auxiliary_texts)
     return mix_auxiliary(features[:len(queries)], query_idx, features[len(queries):], beta, background), query_idx

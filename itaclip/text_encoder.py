@@ -20,6 +20,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import open_clip
 import torch
@@ -28,6 +29,9 @@ from torch import Tensor, nn
 
 from . import fetch
 from .atomic import atomic_write
+
+if TYPE_CHECKING:
+    from .weights import ClipModel
 
 CACHE_VARIABLE = "ITACLIP_TEXT_CACHE"
 OFF = ("0", "off", "false", "no")
@@ -85,16 +89,15 @@ class DiskCache:
         self.folder = folder / self.key[:24]
 
     @classmethod
-    def for_model(cls, model: nn.Module, tokenizer: str, templates: list) -> "DiskCache | None":
-        """The cache of ``model``'s embeddings, or None when switched off or the weights are unknown."""
+    def for_model(cls, clip: "ClipModel", templates: list) -> "DiskCache | None":
+        """The cache of ``clip``'s embeddings through ``templates``, or None when switched off."""
         setting = os.environ.get(CACHE_VARIABLE, "")
-        weights = getattr(model, "itaclip_weights", None)
-        if setting.lower() in OFF or weights is None:
+        if setting.lower() in OFF:
             return None
         folder = Path(setting) if setting else fetch.cache_dir("text_embeddings")
-        identity = dict(weights=fetch.file_sha256(weights), kind=getattr(model, "itaclip_kind", "openai"),
-                        tokenizer=tokenizer, context=int(getattr(model, "context_length", 77)),
-                        precision=getattr(model, "itaclip_precision", None),
+        identity = dict(weights=fetch.file_sha256(clip.path), kind=clip.kind,
+                        tokenizer=clip.tokenizer, context=int(getattr(clip.model, "context_length", 77)),
+                        precision=clip.precision,
                         templates=hashlib.sha256("\n".join(t("{}") for t in templates).encode()).hexdigest())
         return cls(folder, identity)
 

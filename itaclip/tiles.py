@@ -96,25 +96,6 @@ class FullSize:
         return max(1, min(self.queries, self.pamr_chunk_bytes // (4 * max(1, pixels))))
 
 
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory of ``device``: CUDA's free memory, or the system's available memory on a CPU (None if
-    unknown)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return psutil.virtual_memory().available
-
-
 def grow(region: Window, margin: int, size: tuple[int, int]) -> Window:
     """``region`` grown by ``margin`` pixels on every side, clipped to the image."""
     height, width = size

@@ -10,7 +10,7 @@ legend and the share of each class; the mask PNG and the JSON that
 Built on Gradio (``pip install -e ".[web]"``) and on :mod:`itaclip.api`: one
 model per preset, built on first use and kept (changing the classes only
 embeds the new names, from the cache when seen before); the files are the
-command's own (:func:`itaclip.cli.save_results`). Requests queue and run one
+command's own (:func:`itaclip.results.save_results`). Requests queue and run one
 at a time, so one GPU is never asked for two images at once.
 """
 from __future__ import annotations
@@ -27,13 +27,19 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from . import api, cli, provenance  # noqa: E402
-from .presets import default_preset, load_preset, presets  # noqa: E402
+from . import api, provenance  # noqa: E402
+from .class_files import parse_background, parse_classes  # noqa: E402
+from .presets import default_preset, presets  # noqa: E402
 from .render import ImageReadError, image_size, to_rgb  # noqa: E402
+from .results import save_results  # noqa: E402
+from .settings import SettingError, doc  # noqa: E402
 
 DEFAULT_CLASSES = "cat, dog, person, sofa, tv; monitor"
 DEFAULT_BACKGROUND = "wall, floor, sky"
-TUNED = ("slide_stride", "prob_thd", "pamr_steps", "logit_scale")  # the settings the page offers
+# The Protocol fields the page offers: (field, slider's low, high and step, a note on its use here)
+SLIDERS = (("slide_stride", 8, 224, 4, " (larger is faster)"), ("prob_thd", 0, 1, 0.01, " (with a background)"),
+           ("pamr_steps", 0, 20, 1, ""), ("logit_scale", 1, 100, 1, ""))
+TUNED = tuple(key for key, *_ in SLIDERS)
 
 
 def image_drop() -> gr.Image:
@@ -68,19 +74,17 @@ class Models:
                 self._built[preset] = segmenter, key
             segmenter, current = self._built[preset]
             if current != key:
-                names = ([list(background)] if background else []) + classes
-                segmenter.model.set_classes(names, None, background is not None)
-                segmenter.settings["background"] = segmenter.model.class_names[0] if background else None
+                segmenter.set_classes(classes, background)
                 self._built[preset] = segmenter, key
             return segmenter
 
 
 @functools.lru_cache(maxsize=None)
 def preset_settings(preset: str) -> dict[str, Any]:
-    """The preset's values of the settings the page offers (and its ``area_thd``); each config read once."""
-    model = load_preset(preset, import_custom_modules=False).model
-    defaults = dict(slide_stride=28, prob_thd=0.0, pamr_steps=10, logit_scale=40, area_thd=None)
-    return {key: model.get(key, value) for key, value in defaults.items()}
+    """The preset's values of the settings the page offers (and its ``area_thd``), as its method resolves
+    them (:func:`itaclip.api.preset_recipe`); each config read once."""
+    protocol = api.preset_recipe(preset).protocol
+    return {key: getattr(protocol, key) for key in (*TUNED, "area_thd")}
 
 
 def example_images() -> list[str]:
@@ -103,10 +107,10 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
     progress = progress or (lambda *a, **k: None)
     if not path:
         raise gr.Error("drop an image first (or pick the example below)")
-    classes = cli.parse_classes(classes_text)
+    classes = parse_classes(classes_text)
     if not classes or not all(classes):
         raise gr.Error("type the classes, separated by commas, e.g. cat, dog, tv; monitor")
-    background = cli.split_list((background_text or "").replace(";", ",")) or None
+    background = parse_background(background_text or "") or None
     if background is None and prob_thd > 0:
         raise gr.Error(f"prob_thd={prob_thd} hands pixels to class 0, which without a background is your first "
                        f"class '{classes[0][0]}'; type background names or set prob_thd to 0")
@@ -116,11 +120,12 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
     with models.lock:
         progress(0.1, desc="building the model (once per preset)")
         segmenter = models.get(preset, classes, background)
-        model = segmenter.model
-        model.slide_stride, model.pamr_steps = int(slide_stride), int(pamr_steps)
-        model.logit_scale = float(logit_scale)
-        model.prob_thd = float(prob_thd) if background else 0.0  # both hand pixels to class 0
-        model.area_thd = preset_settings(preset)["area_thd"] if background else None
+        try:  # both thresholds hand pixels to class 0: only with a background
+            segmenter.configure(slide_stride=int(slide_stride), pamr_steps=int(pamr_steps),
+                                logit_scale=float(logit_scale), prob_thd=float(prob_thd) if background else 0.0,
+                                area_thd=preset_settings(preset)["area_thd"] if background else None)
+        except SettingError as err:
+            raise gr.Error(str(err)) from None
         try:
             size = image_size(path)
             if all(size):  # a photo too large for memory is refused before it is decoded
@@ -132,10 +137,10 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
             raise gr.Error(f"{name}: {err}") from None
         progress(0.3, desc="segmenting")
         result = segmenter.segment(rgb, probs=False)
-        settings = dict(segmenter.settings, **{key: getattr(model, key) for key in TUNED}, area_thd=model.area_thd)
+        settings = dict(segmenter.settings)
     out = Path(tempfile.mkdtemp(dir=models.results.name))  # one folder a request: names never collide
     stem = Path(name).stem or "image"
-    cli.save_results(Path(name), rgb, result, out, stem, settings)
+    save_results(Path(name), rgb, result, out, stem, settings)
     shares = result.shares()
     table = [[result.class_names[i], f"{100 * shares[i]:.1f} %"] for i in result.present()]
     return str(out / f"{stem}_overlay.png"), table, [str(out / f"{stem}_mask.png"), str(out / f"{stem}.json")]
@@ -145,7 +150,7 @@ def build_app(weights: str | None = None, device: str | None = None, preset: str
     """The page; the default preset's model is built now, so bad weights fail before the page is served."""
     preset = preset or default_preset(True)
     models = Models(weights, device)
-    first = models.get(preset, cli.parse_classes(DEFAULT_CLASSES), cli.split_list(DEFAULT_BACKGROUND))
+    first = models.get(preset, parse_classes(DEFAULT_CLASSES), parse_background(DEFAULT_BACKGROUND))
     record = provenance.weights_record(weights or api.default_weights())
     shown = Path(record["path"]).name if record.get("path") else record["model_name"]
     values = preset_settings(preset)
@@ -161,12 +166,10 @@ def build_app(weights: str | None = None, device: str | None = None, preset: str
                                         elem_id="background")
                 chosen = gr.Dropdown(presets(), value=preset, label="preset (data set settings; method/preset for "
                                                                     "other methods)", elem_id="preset")
-                stride = gr.Slider(8, 224, values["slide_stride"], step=4, label="slide_stride (window stride, "
-                                   "pixels; larger is faster)", elem_id="slide_stride")
-                prob = gr.Slider(0, 1, values["prob_thd"], step=0.01, label="prob_thd (with a background)",
-                                 elem_id="prob_thd")
-                steps = gr.Slider(0, 20, values["pamr_steps"], step=1, label="PAMR steps", elem_id="pamr_steps")
-                scale = gr.Slider(1, 100, values["logit_scale"], step=1, label="logit_scale", elem_id="logit_scale")
+                # each slider is a Protocol field: its value the preset's, its words the field's own
+                stride, prob, steps, scale = (
+                    gr.Slider(low, high, values[key], step=step, label=f"{key}: {doc(key)}{note}", elem_id=key)
+                    for key, low, high, step, note in SLIDERS)
                 run = gr.Button("Segment", variant="primary", elem_id="segment")
             with gr.Column():
                 overlay = gr.Image(label="overlay", type="filepath", interactive=False, height=360, elem_id="overlay")
@@ -179,7 +182,7 @@ def build_app(weights: str | None = None, device: str | None = None, preset: str
             gr.Examples(examples, inputs=[image])
 
         def on_segment(path, classes_text, background_text, preset_name, slide_stride, prob_thd, pamr_steps,
-                       logit_scale, progress=gr.Progress()):
+                       logit_scale, progress=gr.Progress()):  # noqa: B008  (how Gradio asks for its progress bar)
             return segment(models, path, classes_text, background_text, preset_name, slide_stride, prob_thd,
                            pamr_steps, logit_scale, progress)
 

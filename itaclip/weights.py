@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +33,7 @@ from open_clip.pretrained import get_pretrained_url
 
 from . import fetch
 from .fetch import WeightsError, cache_dir  # noqa: F401  (re-exported: where weights land, what fails)
+from .settings import PRECISIONS
 
 # The paper's spelling (OpenAI's `clip.load`) -> open_clip's architecture name.
 OPENAI_NAMES = {
@@ -40,8 +42,42 @@ OPENAI_NAMES = {
     "ViT-L/14": "ViT-L-14",
     "ViT-L/14@336px": "ViT-L-14-336",
 }
-PRECISIONS = ("fp32", "fp16", "bf16")
-_LOADED: dict[tuple, torch.nn.Module] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class ClipModel:
+    """A loaded CLIP and what this project remembers about it, kept beside the open_clip model (which is left
+    as open_clip built it, and may be shared: treat ``model`` as read-only).
+
+    ``name`` is the ``model_name`` as given, ``path`` the weights file, ``kind``
+    how it was read (``openai:ViT-B-16``, ``tag:ViT-B-16``, ...), ``precision``
+    ``fp32``/``fp16``/``bf16``, ``tokenizer`` the open_clip name whose tokenizer
+    and context length go with it; ``text_cache`` holds this process's text
+    embeddings (:func:`itaclip.text.embed_texts`; :meth:`forget_texts` empties it).
+    """
+
+    model: torch.nn.Module
+    name: str
+    path: Path
+    kind: str
+    precision: str
+    tokenizer: str = "ViT-B-16"  # OpenAI's BPE, context 77, for all OpenAI weights
+    text_cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def visual(self) -> torch.nn.Module:
+        return self.model.visual
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def forget_texts(self) -> None:
+        """Empty this process's text embeddings (the disk cache stays)."""
+        self.text_cache.clear()
+
+
+_LOADED: dict[tuple, ClipModel] = {}
 
 
 def default_precision(device: str | torch.device) -> str:
@@ -211,16 +247,11 @@ def _build(spelling: Spelling, path: Path, device: torch.device, precision: str)
                                       force_quick_gelu=quick_gelu)
 
 
-def tokenizer_name(model: torch.nn.Module) -> str:
-    """The open_clip name whose tokenizer (and context length) go with ``model``."""
-    return getattr(model, "itaclip_tokenizer", "ViT-B-16")  # OpenAI's BPE, context 77, for all OpenAI weights
-
-
 def load_clip(model_name: str = "ViT-B/16", device: str | torch.device = "cpu",
-              precision: str | None = None) -> torch.nn.Module:
+              precision: str | None = None) -> ClipModel:
     """Build open_clip's CLIP with the named weights, frozen, in eval mode, cached per process.
 
-    The cache hands every caller the same model object: treat it as read-only.
+    The cache hands every caller the same :class:`ClipModel`: treat its model as read-only.
 
     ``precision`` is ``fp32``, ``fp16`` (LayerNorm still computes in fp32, as in
     OpenAI's code) or ``bf16``; ``None`` means :func:`default_precision`.
@@ -245,11 +276,7 @@ def load_clip(model_name: str = "ViT-B/16", device: str | torch.device = "cpu",
             raise WeightsError(f"{path} is not readable as open_clip {spelling.arch} weights "
                                f"({type(err).__name__}: {fetch.reason(err)}); check the architecture") from None
         check_model(model, str(model_name))
-        if spelling.kind != "openai":
-            model.itaclip_tokenizer = spelling.arch
-        # what the text-embedding cache keys on: these weights, loaded this way, at this precision
-        model.itaclip_weights, model.itaclip_precision = str(path), precision
-        model.itaclip_kind = f"{spelling.kind}:{spelling.arch}"
         model.requires_grad_(False)
-        _LOADED[key] = model.eval()
+        _LOADED[key] = ClipModel(model.eval(), str(model_name), path, f"{spelling.kind}:{spelling.arch}", precision,
+                                 **({} if spelling.kind == "openai" else dict(tokenizer=spelling.arch)))
     return _LOADED[key]

@@ -152,7 +152,7 @@ def main(argv=None) -> dict:
         started = time.perf_counter()
         fast, with_texts = build(args, weights, sequential=False)
         build_cold = time.perf_counter() - started
-        fast.clip.__dict__.pop("_itaclip_text_cache", None)  # texts again, now from the disk cache
+        fast.clip.forget_texts()  # texts again, now from the disk cache
         started = time.perf_counter()
         fast, with_texts = build(args, weights, sequential=False)
         build_warm = time.perf_counter() - started

@@ -105,8 +105,12 @@ def config_settings(config: str) -> tuple[Path, bool, str | None]:
 
 def first_names(class_file: Path, background_first: bool) -> list[str]:
     """The first name of each class line, the background line skipped: the names the model is asked about."""
-    lines = [line for line in class_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    names = [line.split(", ")[0].strip() for line in lines]
+    sys.path.insert(0, str(REPO))
+    from itaclip.class_files import parse_class_line  # light: the segmentor's own parsing of a class line
+
+    # utf-8-sig, as class_files reads it: a byte-order mark is not part of the first name
+    lines = [line for line in class_file.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    names = [parse_class_line(line)[0].strip() for line in lines]
     return names[1:] if background_first else names
 
 

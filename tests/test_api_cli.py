@@ -72,6 +72,7 @@ def test_console_script_is_declared():
     assert 'itaclip = "itaclip.cli:main"' in section.splitlines()
 
 
+@pytest.mark.slow
 def test_folder_with_unreadable_file(mixed_folder, tiny_checkpoint, tmp_path):
     """Each readable image gets its three files; the corrupt one a line on stderr; exit status 1."""
     out = tmp_path / "out"
@@ -271,7 +272,7 @@ def test_from_classes_builds_the_queries_of_the_class_files(golden_dir, tiny_che
     assert model.class_names == from_files.class_names and model.background
     assert model.query_idx.tolist() == from_files.query_idx.tolist()
     torch.testing.assert_close(model.query_features, from_files.query_features)
-    assert (model.logit_scale, model.prob_thd, model.area_thd) == (60, 0.1, 0.1)  # voc21's settings
+    assert (model.protocol.logit_scale, model.protocol.prob_thd, model.protocol.area_thd) == (60, 0.1, 0.1)
     assert segmenter.class_names == ["background", "cat", "dog", "car", "person"]
 
 
@@ -297,12 +298,13 @@ def test_without_background_thresholds_are_off_unless_asked(tiny_checkpoint, mon
     monkeypatch.setenv("ITACLIP_CLIP_WEIGHTS", str(tiny_checkpoint))
     monkeypatch.setenv("ITACLIP_DEVICE", "cpu")
     plain = api.Segmenter.from_classes(["cat", "dog"], preset="voc21")
-    assert (plain.model.prob_thd, plain.model.area_thd, plain.model.background) == (0.0, None, False)
+    assert (plain.model.protocol.prob_thd, plain.model.protocol.area_thd, plain.model.background) == \
+        (0.0, None, False)
     assert plain.settings["weights"]["path"] == str(tiny_checkpoint.resolve()) and plain.settings["device"] == "cpu"
     assert plain.settings["weights"]["sha256"] == sha256(tiny_checkpoint)
     assert plain.settings["llm_texts"]["source"] == "none"
     asked = api.Segmenter.from_classes(["cat", "dog"], preset="voc21", prob_thd=0.3)
-    assert asked.model.prob_thd == 0.3
+    assert asked.model.protocol.prob_thd == 0.3
     with pytest.raises(ValueError, match="one per class"):
         api.Segmenter.from_classes(["cat", "dog"], texts=["a pet"])
     with pytest.raises(ValueError, match="no name"):
@@ -376,6 +378,7 @@ def test_notebook_is_committed_clean():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(tiny_checkpoint, tmp_path, monkeypatch):
     """With the tiny CLIP on CPU (and a coarse stride), every cell runs and the figures are drawn."""
     notebook = nbformat.read(REPO / "demo.ipynb", as_version=4)
@@ -406,6 +409,7 @@ def test_output_names_are_unique_and_deterministic(tmp_path):
     assert cli.output_stems(names) == stems and len(set(stems)) == len(stems)
 
 
+@pytest.mark.slow
 def test_colliding_names_and_reruns_never_lose_a_result(tmp_path, tiny_checkpoint, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -455,9 +459,10 @@ def test_a_byte_order_mark_is_not_part_of_a_name(tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--set", "pamr_steps=-1"], "--set pamr_steps=-1: pamr_steps must be a whole number, 0 or more"),
     (["--set", "prob_thd=2", "--background", "sky"], "--set prob_thd=2: prob_thd must be a number from 0 to 1"),
-    (["--set", "logit_scale=abc"], "--set logit_scale=abc: logit_scale must be a number above 0"),
+    (["--set", "logit_scale=abc"], "--set logit_scale=abc: logit_scale must be a finite number above 0"),
     (["--set", "slide_stride=0"], "slide_stride must be a whole number, 1 or more"),
-    (["--set", "closing=1"], "--set closing=1: closing is True or False"),
+    (["--set", "closing=1"], "--set closing=1: closing must be True or False"),
+    (["--set", "attn_self=1"], "--set attn_self=1: attn_self must be True or False"),
     (["--set", "prob_thd=0.2"], "--set prob_thd=0.2 hands pixels to class 0, which without --background is your "
                                 "first class 'cat'"),
 ])
@@ -559,12 +564,25 @@ def test_a_comma_without_a_space_is_a_warning(tmp_path, capsys, tiny_checkpoint)
 
 # ------------------------------------------------------------------------------------------ fast start
 
-def test_settable_keys_are_the_constructors():
-    import inspect
+def test_settable_keys_are_the_settings_fields():
+    """--set takes every Protocol and Compute field (but keep_probs, the command's own), the last block as a
+    whole and ITACLIP's attn_self; nothing is listed twice or by hand."""
+    from itaclip.settings import Compute, Protocol
 
-    from itaclip.segmentor import ITACLIPSegmentor
-    keys = [k for k in inspect.signature(ITACLIPSegmentor).parameters if k not in cli.COMMAND_KEYS]
-    assert list(cli.SETTABLE) == keys
+    assert set(cli.SETTABLE) == (set(Protocol.keys()) | set(Compute.keys()) | {"last_block", "attn_self"}) - \
+        {"keep_probs"}
+    assert len(set(cli.SETTABLE)) == len(cli.SETTABLE)
+
+
+def test_set_last_block_is_checked_whole(tmp_path, capsys):
+    (tmp_path / "x.png").write_bytes(b"")
+    for value, line in [("{'attention': 'qv'}", "attention='qv': attention must be the name of a registered"),
+                        ("{'atention': 'qk'}", "last_block: 'atention' is not a LastBlock field"),
+                        ("qk", "last_block must be a dict of LastBlock fields")]:
+        assert cli.main(["segment", str(tmp_path / "x.png"), "--classes", "cat", "--set", f"last_block={value}"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"itaclip segment: error: --set last_block={value}: {line}"), err
+        assert err.count("\n") == 1
 
 
 def test_the_command_starts_without_the_heavy_stack(tmp_path):

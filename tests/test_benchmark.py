@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_benchmark_prints_json(tiny_checkpoint):
     """Both paths run on one small image; labels agree; the fields a reader needs are there."""
     cmd = [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--weights", str(tiny_checkpoint),

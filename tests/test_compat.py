@@ -31,6 +31,7 @@ def run_clean(code: str) -> dict:
 # --------------------------------------------------------------------------- installing
 
 
+@pytest.mark.slow
 def test_importing_itaclip_makes_mmseg_importable():
     """In a clean process, `import itaclip.models` lets mmseg.models/datasets/evaluation import (shim iff no
     compiled ops); `import itaclip` alone imports neither torch nor mmseg."""
@@ -63,6 +64,7 @@ def test_install_again_is_a_noop():
     assert sys.modules.get("mmcv.ops") is before
 
 
+@pytest.mark.slow
 def test_install_leaves_compiled_mmcv_alone():
     """With compiled ops reported present and no mmcv.ops imported yet, install() adds nothing."""
     result = run_clean(f"""

@@ -22,6 +22,7 @@ PAPER = {
 }
 OURS = {"cfg_voc20.py": 20, "cfg_context59.py": 59, "cfg_ade20k.py": 150}
 ALL = sorted(p.name for p in CONFIGS.glob("cfg_*.py"))
+MANY_CLASSES = ("cfg_ade20k.py", "cfg_coco_object.py", "cfg_coco_stuff164k.py")  # 81-171 names to embed: seconds each
 
 
 def test_every_config_is_listed():
@@ -66,7 +67,8 @@ def test_class_files_are_the_papers(name, golden_dir):
     assert lines == blocks[PAPER[name][0]]
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in MANY_CLASSES else name
+                                  for name in ALL])
 def test_config_builds_its_segmentor(name, tiny_checkpoint):
     """Each config's model builds with the tiny checkpoint, embedding this project's shipped LLM texts
     (``--texts ours``: the paper's would need the network)."""

@@ -9,11 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from mmengine.registry import DefaultScope
+from mmseg.registry import DATASETS
 from PIL import Image
 
 import itaclip.models  # noqa: F401  (registers the data sets)
-from mmengine.registry import DefaultScope
-from mmseg.registry import DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "datasets" / "cvt_coco_object.py"

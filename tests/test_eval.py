@@ -11,10 +11,12 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from mmseg.structures import SegDataSample
+from PIL import Image
 
 from itaclip import ITACLIPSegmentor
+
+pytestmark = pytest.mark.slow  # each test runs eval.py in a subprocess or needs the voc fixture that does (~10 s)
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [(120, 160), (150, 100), (97, 131)]

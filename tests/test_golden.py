@@ -9,6 +9,8 @@ from mmseg.structures import SegDataSample
 import itaclip.models  # noqa: F401  (registers the segmentor)
 from itaclip.slide import patch_padding, window_grid
 
+pytestmark = pytest.mark.golden
+
 
 def _cases(golden_dir):
     return {c["case"]: c for c in json.loads((golden_dir / "cases.json").read_text())["cases"]}
@@ -44,7 +46,8 @@ def test_text_embeddings_match(golden_dir, tiny_checkpoint, case):
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("sequential", [False, True], ids=["batched", "sequential"])
+@pytest.mark.parametrize("sequential", [False, pytest.param(True, marks=pytest.mark.slow)],  # slow: the paper's
+                         ids=["batched", "sequential"])  # one-window order, also held equal in test_segmentor
 def test_predict_matches(golden_dir, tiny_checkpoint, case, sequential):
     """seg_logits within 1e-4 and labels >= 99.9 % equal, batched and in the paper's order."""
     model, data = build_case(golden_dir, tiny_checkpoint, case, sequential=sequential)
@@ -88,7 +91,8 @@ def build_baseline(golden_dir, checkpoint, method, case, **extra):
 
 
 @pytest.mark.parametrize("index", range(len(baseline_ids())), ids=baseline_ids())
-@pytest.mark.parametrize("sequential", [False, True], ids=["batched", "sequential"])
+@pytest.mark.parametrize("sequential", [False, pytest.param(True, marks=pytest.mark.slow)],  # slow: the paper's
+                         ids=["batched", "sequential"])  # one-window order, also held equal in test_segmentor
 def test_baseline_matches_its_authors(golden_dir, tiny_checkpoint, index, sequential):
     """Queries, first-window features, logits before PAMR, probabilities and labels of each case."""
     method, case = baseline_cases(golden_dir)[index]
@@ -97,22 +101,24 @@ def test_baseline_matches_its_authors(golden_dir, tiny_checkpoint, index, sequen
     torch.testing.assert_close(model.query_features, data["query_features"], atol=1e-5, rtol=0)
     ori = tuple(int(v) for v in data["ori_shape"])
     if "dense_features" in data:  # the raw encoder output of the first window (ClearCLIP's has no class token)
-        window = window_grid(*data["inputs"].shape[-2:], model.slide_crop, model.slide_stride)[0] \
-            if model.slide_crop > 0 else None
+        protocol = model.protocol
+        window = window_grid(*data["inputs"].shape[-2:], protocol.slide_crop, protocol.slide_stride)[0] \
+            if protocol.slide_crop > 0 else None
         crop = data["inputs"] if window is None else data["inputs"][..., window.y1:window.y2, window.x1:window.x2]
-        if model.window_padding and window is not None:
+        if protocol.window_padding and window is not None:
             (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:])
             crop = torch.nn.functional.pad(crop, (left, right, top, bottom))
         features = model.extract_feat(crop)
         features = features[:, 1:] if data["dense_features"].shape[1] == features.shape[1] - 1 else features
         torch.testing.assert_close(features, data["dense_features"], atol=1e-4, rtol=1e-4)
     if "logits_before_pamr" in data:
-        steps, model.pamr_steps = model.pamr_steps, 0
+        steps = model.protocol.pamr_steps
+        model.configure(pamr_steps=0)
         logits = model.query_logits(data["inputs"][0], ori)
-        model.pamr_steps = steps
+        model.configure(pamr_steps=steps)
         expected = data["logits_before_pamr"]
         if expected.shape[-2:] != logits.shape[-2:]:  # NACLIP's are at input size, before ori_shape
-            if model.slide_crop > 0:
+            if model.protocol.slide_crop > 0:
                 logits = model._window_logits(data["inputs"][0])
             else:
                 logits = model._crop_grids(data["inputs"])

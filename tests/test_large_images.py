@@ -8,10 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from itaclip import api, cli, render, tiles
+from itaclip import api, budget, cli, render
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--set", "slide_stride=224", "--set", "pamr_steps=1"]
@@ -60,7 +59,7 @@ def segmenter(tiny_checkpoint):
 
 
 def test_too_large_is_refused_in_one_line_before_the_work(segmenter, monkeypatch):
-    monkeypatch.setattr(tiles, "available_bytes", lambda device: 50 * 2**20)
+    monkeypatch.setattr(budget, "available_bytes", lambda device: 50 * 2**20)
     with pytest.raises(api.ImageTooLarge) as caught:
         segmenter.check_fits(3000, 4000)
     message = str(caught.value)
@@ -83,6 +82,7 @@ def test_max_pixels_segments_at_a_working_size(segmenter):
     assert same.labels.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_the_command_refuses_a_photo_too_large_and_goes_on(tmp_path, tiny_checkpoint, capsys, monkeypatch):
     """One line naming --max-pixels for the large photo, the next photo segmented, exit 1; then
     --max-pixels takes it, at a working size the JSON records."""
@@ -90,7 +90,7 @@ def test_the_command_refuses_a_photo_too_large_and_goes_on(tmp_path, tiny_checkp
     folder.mkdir()
     photo(folder / "a_large.jpg", 1500, 2000)
     photo(folder / "b_small.jpg", 60, 80)
-    monkeypatch.setattr(tiles, "available_bytes", lambda device: 40 * 2**20)
+    monkeypatch.setattr(budget, "available_bytes", lambda device: 40 * 2**20)
     common = ["segment", str(folder), "--classes", "cat, dog", "--background", "wall", "--weights",
               str(tiny_checkpoint), "--device", "cpu", "--out", str(tmp_path / "out"), *FAST]
     assert cli.main(common) == 1
@@ -118,6 +118,7 @@ def test_max_pixels_must_be_a_count(text, capsys):
 RSS_BOUND_GB = 3.0  # untiled, these 12 megapixels x 171 classes would take about 27 GB
 
 
+@pytest.mark.slow
 def test_a_large_photo_with_171_classes_stays_within_a_bound(tmp_path, tiny_checkpoint):
     """12 MP, COCO-Stuff's 171 classes, tiny CLIP, a 512 MiB tile budget: the command's peak RSS stays
     under RSS_BOUND_GB (a regression guard; the README has the 48 MP figures)."""

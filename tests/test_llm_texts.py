@@ -15,8 +15,8 @@ import pytest
 from mmengine.config import Config
 
 from itaclip import llm_texts
-from itaclip.segmentor import BACKGROUND_DATASETS
 from itaclip.class_files import TextFileError, load_texts
+from itaclip.segmentor import BACKGROUND_DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("cfg_*.py"))
@@ -230,6 +230,7 @@ def _generate(*args: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_generator_end_to_end_resumes(tiny_llm, tmp_path):
     """One 'name >=text' line per class (background skipped); an interrupted file is resumed, not redone."""
     classes = tmp_path / "classes.txt"

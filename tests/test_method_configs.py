@@ -175,8 +175,8 @@ def test_baseline_settings_are_the_authors(name):
 
 @pytest.mark.parametrize("method", BASELINE_DIRS)
 def test_method_settings(method):
-    """Weights and method switches of each base config (the paper's method, not a variant)."""
-    cfg = load(f"{method}/base_config.py")
+    """Weights and method switches of each method's model base (the paper's method, not a variant)."""
+    cfg = load(f"_base_/models/{method}.py")
     m = cfg.model
     assert "model_name" not in m and "device" not in m
     if method == "clearclip":

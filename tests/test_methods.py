@@ -14,6 +14,7 @@ import itaclip.models  # noqa: F401  (registers the adapters)
 from itaclip import cli, presets
 from itaclip.backbone import LastBlock
 from itaclip.methods import weights_name
+from itaclip.settings import SettingError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,9 +51,11 @@ def build(type_, tiny_checkpoint, names, **keys):
 ])
 def test_authors_keys_become_a_recipe_and_a_protocol(tiny_checkpoint, names, type_, keys, recipe, protocol):
     model = build(type_, tiny_checkpoint, names, **keys)
-    assert model.recipe == recipe and not model.img_engineering
+    assert model.last_block == recipe and not model.protocol.img_engineering
     for key, value in protocol.items():
-        assert getattr(model, key) == value, key
+        assert getattr(model.protocol, key) == value, key
+    resolved = MODELS.get(type_).resolve(name_path=names, **keys)  # the same settings, no weights read
+    assert (resolved.last_block, resolved.protocol) == (model.last_block, model.protocol)
     expected = 5 if type_ == "ClearCLIPSegmentation" else 4  # ClearCLIP splits "dog,hound" on a bare comma
     assert model.num_classes == 3 and len(model.query_idx) == expected
 
@@ -62,20 +65,23 @@ def test_our_keys_apply_to_every_method(tiny_checkpoint, names):
     model = MODELS.build(dict(type="NACLIP", clip_path="/nowhere/ViT-B-16.pt", model_name=str(tiny_checkpoint),
                               name_path=names, device="cpu", last_block=dict(ffn=True), closing=True,
                               sequential=True, memory_budget_mb=8))
-    assert model.recipe == LastBlock("kk+gaussian", residual=False, ffn=True, fuse_blocks=())
-    assert model.closing and model.sequential and model.memory_budget_mb == 8
+    assert model.last_block == LastBlock("kk+gaussian", residual=False, ffn=True, fuse_blocks=())
+    assert model.protocol.closing and model.compute.sequential and model.compute.memory_budget_mb == 8
 
 
 @pytest.mark.parametrize("type_,keys,message", [
-    ("NACLIP", dict(arch="tiny"), "NACLIP arch 'tiny': choose 'reduced' or 'vanilla'"),
+    ("NACLIP", dict(arch="tiny"), "arch='tiny': NACLIP's arch must be 'reduced' or 'vanilla'"),
     ("NACLIP", dict(attn_strategy="csa"), "needs arch='vanilla'"),
-    ("NACLIP", dict(attn_strategy="gem"), "choose one of naclip, nonly, kk, csa, vanilla"),
-    ("NACLIP", dict(gaussian_std=0.0), "gaussian_std must be > 0"),
+    ("NACLIP", dict(attn_strategy="gem"), "must be one of naclip, nonly, kk, csa, vanilla"),
+    ("NACLIP", dict(gaussian_std=0.0), "gaussian_std=0.0: gaussian_std must be a finite number above 0"),
     ("ClearCLIPSegmentation", dict(model_type="GEM"), "GEM is not implemented here"),
+    ("CLIPForSegmentation", dict(slide_stride=0), "slide_stride=0: slide_stride must be a whole number, 1 or more"),
+    ("CLIPForSegmentation", dict(attn_self=False), "CLIPForSegmentation takes no key 'attn_self'"),
 ])
 def test_bad_switches_are_one_line_errors(tiny_checkpoint, names, type_, keys, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SettingError, match=message) as caught:
         build(type_, tiny_checkpoint, names, **keys)
+    assert "\n" not in str(caught.value)
 
 
 def test_weights_name():
@@ -83,12 +89,13 @@ def test_weights_name():
     assert weights_name(dict(type="NACLIP", clip_path="ViT-B/16", model_name="/my.pt")) == "/my.pt"
     assert weights_name(dict(type="ClearCLIPSegmentation", clip_type="CLIP", vit_type="ViT-L/14")) == "ViT-L/14"
     assert weights_name(dict(type="ITACLIPSegmentor")) == "ViT-B/16"
-    with pytest.raises(ValueError, match="clip_type 'OpenCLIP': only OpenAI's 'CLIP' weights are built in"):
+    with pytest.raises(SettingError, match="clip_type='OpenCLIP': only OpenAI's 'CLIP' weights are built in"):
         weights_name(dict(type="ClearCLIPSegmentation", clip_type="OpenCLIP", vit_type="ViT-B/16"))
 
 
 # --- the commands, on other methods' configs --------------------------------------------------------------
 
+@pytest.mark.slow
 def test_benchmark_runs_another_methods_config(tiny_checkpoint):
     """scripts/benchmark.py times any method's config, batched against its sequential yardstick."""
     cmd = [sys.executable, str(REPO / "scripts" / "benchmark.py"), "--weights", str(tiny_checkpoint),
@@ -103,6 +110,7 @@ def test_benchmark_runs_another_methods_config(tiny_checkpoint):
     assert result["labels_equal"] >= 0.999 and result["max_prob_diff"] <= 1e-4
 
 
+@pytest.mark.slow
 def test_eval_runs_another_methods_config(tiny_checkpoint, tmp_path):
     """eval.py --config sclip/cfg_voc21 on a VOC-layout folder: its own work dir and a full run record."""
     from test_eval import write_voc

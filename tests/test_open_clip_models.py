@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from itaclip import backbone, weights
-from itaclip.segmentor import DATA_PREPROCESSOR, ITACLIPSegmentor, preprocessor_for
+from itaclip.methods import ITACLIPSegmentor
+from itaclip.segmentor import DATA_PREPROCESSOR, preprocessor_for
 from itaclip.text import _tokenizer
 from itaclip.weights import WeightsError, load_clip
 
@@ -77,7 +78,7 @@ def test_itaclip_changes_fused_equal_maps(archs, name):
 def test_weights_by_path_load_exactly(archs):
     """ARCH:PATH gives the saved model, with the architecture's activation (QuickGELU here)."""
     name = "itaclip-test-p32-qg"
-    model = load_clip(f"{name}:{archs / f'{name}.pt'}")
+    model = load_clip(f"{name}:{archs / f'{name}.pt'}").model
     assert isinstance(model.visual.transformer.resblocks[0].mlp.gelu, open_clip.transformer.QuickGELU)
     reference = reference_model(archs, name)
     for key, value in reference.state_dict().items():
@@ -92,7 +93,7 @@ def test_tokenizer_and_preprocessing_follow_the_model(archs, tmp_path):
     (tmp_path / "classes.txt").write_text("cat\ndog\n")
     model = ITACLIPSegmentor(model_name=f"{name}:{archs / f'{name}.pt'}", name_path=str(tmp_path / "classes.txt"),
                              device="cpu", slide_crop=56, slide_stride=28, pamr_steps=1)
-    assert weights.tokenizer_name(model.clip) == name
+    assert model.clip.tokenizer == name
     assert _tokenizer(name)(["a photo of a cat"]).shape == (1, 32)
     assert model.data_preprocessor.mean.flatten().tolist() == pytest.approx(DATA_PREPROCESSOR["mean"])
     out = model.predict(torch.randn(1, 3, 60, 84))[0]
@@ -146,6 +147,7 @@ def test_openai_spellings_still_work(tiny_checkpoint):
     assert weights.parse("hf-hub:timm/x").kind == "hub"
 
 
+@pytest.mark.slow
 def test_command_and_eval_take_the_new_spellings(archs, tmp_path, capsys):
     """itaclip segment --weights ARCH:PATH, and eval.py --cfg-options model.model_name=ARCH:PATH."""
     import os

@@ -232,6 +232,7 @@ def run_eval_pinned(tmp_path, env, pins, data_root, *args):
     return proc, record
 
 
+@pytest.mark.slow
 def test_eval_reads_the_papers_texts_and_records_what_produced_each_number(tmp_path, tiny_checkpoint, local_server):
     import shutil
     import subprocess

@@ -99,6 +99,7 @@ def test_training_is_refused(voc_kwargs):
         ITACLIPSegmentor(**voc_kwargs).loss(torch.zeros(1, 3, 8, 8), [])
 
 
+@pytest.mark.slow
 def test_readme_example(voc_kwargs, tmp_path, monkeypatch):
     """The README's Python example runs as written, on a real image file."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -128,6 +129,7 @@ def test_classes_given_directly_equal_a_class_file(voc_kwargs, golden_dir):
         ITACLIPSegmentor(**dict(voc_kwargs, classes=names))
 
 
+@pytest.mark.slow
 def test_compiled_forward_gives_the_same_probabilities(voc_kwargs):
     """compile=True (torch.compile of the vision forward) changes speed, not results."""
     kwargs = dict(voc_kwargs, img_engineering=False, pamr_steps=0, slide_stride=112)

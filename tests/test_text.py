@@ -67,7 +67,7 @@ def test_embeddings_average_80_templates(tiny_checkpoint):
     import open_clip
 
     tokens = open_clip.tokenize([t("red car") for t in text.TEMPLATES])
-    per_prompt = F.normalize(model.encode_text(tokens), dim=-1)
+    per_prompt = F.normalize(model.model.encode_text(tokens), dim=-1)
     torch.testing.assert_close(got[1], F.normalize(per_prompt.mean(0), dim=0), atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(got.norm(dim=-1), torch.ones(2))
 
@@ -92,7 +92,7 @@ def test_each_text_is_encoded_once_per_model(tiny_checkpoint, monkeypatch):
     model = load_clip(str(tiny_checkpoint))
     first = text.embed_texts(model, ["zebra crossing", "lighthouse"])
     calls = []
-    monkeypatch.setattr(model, "encode_text", lambda tokens: calls.append(tokens) or 1 / 0)
+    monkeypatch.setattr(model.model, "encode_text", lambda tokens: calls.append(tokens) or 1 / 0)
     again = text.embed_texts(model, ["lighthouse", "zebra crossing", "lighthouse"])
     assert calls == []
     torch.testing.assert_close(again, first[[1, 0, 1]])

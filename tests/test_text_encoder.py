@@ -34,9 +34,10 @@ def random_vit_b_16(tmp_path_factory) -> str:
     return f"ViT-B-16:{path}"
 
 
-@pytest.mark.parametrize("which", ["tiny", "vit_b_16"])
-def test_trimmed_equals_the_full_context(which, tiny_checkpoint, random_vit_b_16):
-    model = load_clip(str(tiny_checkpoint) if which == "tiny" else random_vit_b_16)
+@pytest.mark.parametrize("which", ["tiny", pytest.param("vit_b_16", marks=pytest.mark.slow)])
+def test_trimmed_equals_the_full_context(which, tiny_checkpoint, request):
+    # the random ViT-B-16 (a few seconds to build) only for its own case, so the quick run keeps the tiny one
+    model = load_clip(str(tiny_checkpoint) if which == "tiny" else request.getfixturevalue("random_vit_b_16")).model
     tokenizer = open_clip.get_tokenizer("ViT-B-16")
     tokens = tokenizer(prompts_of_every_length(tokenizer))
     unit = torch.nn.functional.normalize  # embeddings are used normalised (section 3)
@@ -78,6 +79,7 @@ def cache_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.pt"))
 
 
+@pytest.mark.slow
 def test_a_second_process_reads_every_embedding_from_the_cache(tiny_checkpoint, tmp_path):
     env = {"ITACLIP_TEXT_CACHE": str(tmp_path / "cache")}
     first, log = build_in_new_process(str(tiny_checkpoint), TEXTS, env)
@@ -90,34 +92,35 @@ def test_a_second_process_reads_every_embedding_from_the_cache(tiny_checkpoint, 
 def test_weights_templates_and_precision_key_the_cache(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("ITACLIP_TEXT_CACHE", str(tmp_path / "cache"))
     model = load_clip(str(tiny_checkpoint))
-    model.__dict__.pop("_itaclip_text_cache", None)
+    model.forget_texts()
     text.embed_texts(model, ["lighthouse"])
-    base = text_encoder.DiskCache.for_model(model, "ViT-B-16", text.TEMPLATES)
+    base = text_encoder.DiskCache.for_model(model, text.TEMPLATES)
     assert base.get("lighthouse") is not None
-    assert text_encoder.DiskCache.for_model(model, "ViT-B-16", text.TEMPLATES[:-1]).get("lighthouse") is None
+    assert text_encoder.DiskCache.for_model(model, text.TEMPLATES[:-1]).get("lighthouse") is None
     other_weights = tmp_path / "copy.pt"
     other_weights.write_bytes(tiny_checkpoint.read_bytes() + b"\0")  # another file, another digest
     assert text_encoder.DiskCache(base.folder.parent, dict(base.identity, weights="0" * 64)).get("lighthouse") is None
     bf16 = load_clip(str(tiny_checkpoint), precision="bf16")
-    assert text_encoder.DiskCache.for_model(bf16, "ViT-B-16", text.TEMPLATES).key != base.key
+    assert text_encoder.DiskCache.for_model(bf16, text.TEMPLATES).key != base.key
 
 
 def test_a_truncated_entry_is_ignored_and_rewritten(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("ITACLIP_TEXT_CACHE", str(tmp_path / "cache"))
     model = load_clip(str(tiny_checkpoint))
-    model.__dict__.pop("_itaclip_text_cache", None)
+    model.forget_texts()
     expected = text.embed_texts(model, ["zebra crossing"])
     (entry,) = cache_files(tmp_path / "cache")
     entry.write_bytes(entry.read_bytes()[:40])
-    model.__dict__.pop("_itaclip_text_cache", None)
+    model.forget_texts()
     with pytest.warns(UserWarning, match="is unreadable"):
         again = text.embed_texts(model, ["zebra crossing"])
     assert torch.equal(again, expected)
-    model.__dict__.pop("_itaclip_text_cache", None)
-    cache = text_encoder.DiskCache.for_model(model, "ViT-B-16", text.TEMPLATES)
+    model.forget_texts()
+    cache = text_encoder.DiskCache.for_model(model, text.TEMPLATES)
     assert torch.equal(cache.get("zebra crossing"), expected[0])  # rewritten whole
 
 
+@pytest.mark.slow
 def test_two_processes_filling_one_cache_at_once(tiny_checkpoint, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "ITACLIP_TEXT_CACHE": str(tmp_path / "cache")}
     procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(tiny_checkpoint), *TEXTS], env=env,
@@ -133,6 +136,6 @@ def test_the_cache_can_be_switched_off(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("ITACLIP_CACHE", str(tmp_path / "root"))
     monkeypatch.setenv("ITACLIP_TEXT_CACHE", "0")
     model = load_clip(str(tiny_checkpoint))
-    model.__dict__.pop("_itaclip_text_cache", None)
+    model.forget_texts()
     text.embed_texts(model, ["harbour"])
     assert not (tmp_path / "root" / "text_embeddings").exists()

@@ -69,7 +69,8 @@ def test_other_classes_and_presets_reuse_the_page(page, photo):
     """New classes, no background, another method's preset: each answered, the server still up."""
     _, _, files = ask(page, client_module.handle_file(str(photo)), classes="road, tree, car", background="")
     record = json.loads(Path([f for f in files if f.endswith(".json")][0]).read_text())
-    assert [c["name"] for c in record["classes"]] == ["road", "tree", "car"] and record["settings"]["background"] is None
+    assert [c["name"] for c in record["classes"]] == ["road", "tree", "car"]
+    assert record["settings"]["background"] is None
     _, _, files = ask(page, client_module.handle_file(str(photo)), preset="sclip/voc21")
     record = json.loads(Path([f for f in files if f.endswith(".json")][0]).read_text())
     assert record["settings"]["method"] == "CLIPForSegmentation"
@@ -95,9 +96,9 @@ def test_a_bad_request_gets_one_line_and_the_next_works(page, photo, tmp_path, c
 
 
 def test_a_photo_too_large_for_memory_is_refused_on_the_page(page, photo, monkeypatch):
-    from itaclip import tiles
+    from itaclip import budget
 
-    monkeypatch.setattr(tiles, "available_bytes", lambda device: 100_000)
+    monkeypatch.setattr(budget, "available_bytes", lambda device: 100_000)
     with pytest.raises(Exception) as caught:
         ask(page, client_module.handle_file(str(photo)))
     assert "street.png: 80 x 60 pixels need about" in str(caught.value) and "max_pixels=" in str(caught.value)
@@ -127,6 +128,7 @@ def browser():
     return webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
 
 
+@pytest.mark.slow
 def test_requests_at_once_are_queued_and_all_answered(page, photo):
     client = client_module.Client(page, verbose=False)
     jobs = [client.submit(client_module.handle_file(str(photo)), classes, "wall", "voc21", *FAST.values(),
@@ -135,6 +137,8 @@ def test_requests_at_once_are_queued_and_all_answered(page, photo):
     assert names == [["background", "cat", "dog"], ["background", "tree", "car"], ["background", "sofa"]]
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_a_browser_segments_an_uploaded_photo(page, photo, tmp_path):
     """Load the page, upload, type the classes, press Segment: the overlay appears; a screenshot is saved
     (Grace Hopper's portrait from matplotlib where it is installed, as the README's picture)."""

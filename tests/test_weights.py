@@ -16,7 +16,6 @@ import torch
 from itaclip import weights
 from itaclip.weights import WeightsError, cache_dir, default_precision, load_clip, resolve
 
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -104,7 +103,7 @@ def test_default_precision_is_fp16_on_cuda_fp32_elsewhere():
 
 def test_plain_fp16_state_dict_loads_as_fp32_frozen_eval_on_cpu(tiny_checkpoint, tiny_state_dict):
     """The fp16 OpenAI-layout state_dict loads on CPU as fp32 (the default), frozen, in eval mode."""
-    model = load_clip(str(tiny_checkpoint), "cpu")
+    model = load_clip(str(tiny_checkpoint), "cpu").model
     params = list(model.parameters())
     assert params and all(p.dtype == torch.float32 for p in params)
     assert not any(p.requires_grad for p in params)
@@ -114,7 +113,7 @@ def test_plain_fp16_state_dict_loads_as_fp32_frozen_eval_on_cpu(tiny_checkpoint,
 
 def test_fp16_precision_gives_fp16_weights(tiny_checkpoint, tiny_state_dict):
     """precision='fp16' keeps the conv, attention, linear and projection weights in fp16."""
-    model = load_clip(str(tiny_checkpoint), "cpu", precision="fp16")
+    model = load_clip(str(tiny_checkpoint), "cpu", precision="fp16").model
     block = model.visual.transformer.resblocks[0]
     for tensor in (model.visual.conv1.weight, model.visual.proj, block.attn.in_proj_weight,
                    block.mlp.c_fc.weight, model.text_projection):
@@ -135,7 +134,7 @@ def test_fp32_state_dict_loads(tmp_path, tiny_state_dict):
     """A state_dict saved in fp32 loads too, with the same values."""
     path = tmp_path / "tiny_fp32.pt"
     torch.save({k: v.float() for k, v in tiny_state_dict.items()}, path)
-    model = load_clip(str(path), "cpu")
+    model = load_clip(str(path), "cpu").model
     assert_weights_equal(model, tiny_state_dict, dtype=torch.float32)
 
 
@@ -143,7 +142,7 @@ def test_module_prefixed_state_dict_in_a_wrapper_dict_loads(tmp_path, tiny_state
     """{'state_dict': {'module.<key>': ...}} (a DataParallel-style save) loads via open_clip's fallback."""
     path = tmp_path / "tiny_wrapped.pt"
     torch.save({"state_dict": {"module." + k: v for k, v in tiny_state_dict.items()}}, path)
-    model = load_clip(str(path), "cpu")
+    model = load_clip(str(path), "cpu").model
     assert_weights_equal(model, tiny_state_dict, dtype=torch.float32)
 
 
@@ -156,7 +155,7 @@ def test_torchscript_archive_loads(tmp_path, tiny_state_dict):
     assert list(scripted) == list(tiny_state_dict)  # the archive is faithful: same keys,
     assert all(scripted[k].dtype == v.dtype and torch.equal(scripted[k], v)  # dtypes and values
                for k, v in tiny_state_dict.items())
-    model = load_clip(str(archive), "cpu")
+    model = load_clip(str(archive), "cpu").model
     assert_weights_equal(model, tiny_state_dict, dtype=torch.float32)
 
 
@@ -167,6 +166,22 @@ def test_same_checkpoint_twice_returns_the_cached_object(tiny_checkpoint, monkey
     monkeypatch.chdir(tiny_checkpoint.parent)
     assert load_clip(tiny_checkpoint.name, "cpu") is first
     assert load_clip(str(tiny_checkpoint), "cpu", precision="bf16") is not first
+
+
+def test_what_is_remembered_lives_beside_the_open_clip_model(tiny_checkpoint):
+    """Name, file, kind, precision, tokenizer and the text cache are the handle's; open_clip's model gets no
+    attribute of ours."""
+    import open_clip
+
+    clip = load_clip(str(tiny_checkpoint), "cpu", precision="bf16")
+    assert (clip.name, clip.path, clip.kind, clip.precision, clip.tokenizer) == \
+        (str(tiny_checkpoint), tiny_checkpoint, "openai:None", "bf16", "ViT-B-16")
+    fresh = open_clip.CLIP(**{k: v for k, v in open_clip.get_model_config("ViT-B-16").items()
+                              if k in ("embed_dim", "vision_cfg", "text_cfg")})
+    assert set(vars(clip.model)) == set(vars(fresh))
+    clip.text_cache["x"] = torch.zeros(1)
+    clip.forget_texts()
+    assert clip.text_cache == {}
 
 
 def test_missing_file_is_a_one_line_error_naming_it(tmp_path):
@@ -264,9 +279,10 @@ def test_an_unreachable_url_says_what_was_tried_and_how_to_work_offline(monkeypa
     assert not cache_dir().exists() or list(cache_dir().iterdir()) == []
 
 
+@pytest.mark.slow
 def test_load_clip_by_openai_name_end_to_end(server, vit_b_16_url, tiny_state_dict):
     """load_clip('ViT-B/16', 'cpu') downloads through the local server and returns a working model."""
-    model = load_clip("ViT-B/16", "cpu")
+    model = load_clip("ViT-B/16", "cpu").model
     assert isinstance(model, torch.nn.Module)
     assert_weights_equal(model, tiny_state_dict, dtype=torch.float32)
     with torch.no_grad():

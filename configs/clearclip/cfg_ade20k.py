@@ -2,13 +2,11 @@
 # Authors' settings (mc-lan/ClearCLIP at ad68a40): S 448, slide 448/224, logit_scale 50,
 # prob_thd 0.0. Authors' reported mIoU (assets/results.png, the paper's appendix table): 16.7.
 # Their LoadAnnotations(reduce_zero_label=True) is ADE20KDataset's own default here.
-_base_ = './base_config.py'
+_base_ = ['../_base_/datasets/ade20k.py', '../_base_/models/clearclip.py']
 
 model = dict(name_path='{{fileDirname}}/../sclip/cls_ade20k.txt')
 
-test_dataloader = dict(
-    dataset=dict(
-        type='ADE20KDataset',
-        data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
-    ),
-)
+# Short side S 448: the Resize step of the test pipeline.
+test_pipeline = [*_base_.test_pipeline]
+test_pipeline[1] = dict(type='Resize', scale=(2048, 448), keep_ratio=True)
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

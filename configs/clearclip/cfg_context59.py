@@ -3,11 +3,11 @@
 # prob_thd 0.0. Authors' reported mIoU (assets/results.png, the paper's appendix table): 35.9.
 # The authors' PascalContext59Dataset with LoadAnnotations(reduce_zero_label=True) is mmseg's
 # PascalContextDataset59 here, whose reduce_zero_label default True does the same.
-_base_ = './cfg_context60.py'
+_base_ = ['../_base_/datasets/context59.py', '../_base_/models/clearclip.py']
 
-model = dict(
-    name_path='{{fileDirname}}/../sclip/cls_context59.txt',
-    prob_thd=0.0,
-)
+model = dict(name_path='{{fileDirname}}/../sclip/cls_context59.txt')
 
-test_dataloader = dict(dataset=dict(type='PascalContextDataset59'))
+# Short side S 448: the Resize step of the test pipeline.
+test_pipeline = [*_base_.test_pipeline]
+test_pipeline[1] = dict(type='Resize', scale=(2048, 448), keep_ratio=True)
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

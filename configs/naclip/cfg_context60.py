@@ -3,17 +3,6 @@
 # prob_thd 0.1, PAMR 10 steps (8, 16). Authors' reported mIoU (NACLIP README): 34.99.
 # The authors' PascalContext60Dataset is mmseg's PascalContextDataset here (same 60 classes,
 # reduce_zero_label False).
-_base_ = './base_config.py'
+_base_ = ['../_base_/datasets/context60.py', '../_base_/models/naclip.py']
 
-model = dict(
-    name_path='{{fileDirname}}/../sclip/cls_context60.txt',
-    prob_thd=0.1,
-)
-
-test_dataloader = dict(
-    dataset=dict(
-        type='PascalContextDataset',
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassContext'),
-        ann_file='ImageSets/SegmentationContext/val.txt',
-    ),
-)
+model = dict(name_path='{{fileDirname}}/../sclip/cls_context60.txt', prob_thd=0.1)

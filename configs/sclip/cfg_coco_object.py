@@ -2,17 +2,6 @@
 # Authors' settings (wangf3014/SCLIP at b56bd30): S 336, slide 224/112, logit_scale 50,
 # prob_thd 0.1, no area threshold, no PAMR; labels *_instanceTrainIds.png (datasets/cvt_coco_object.py).
 # Authors' reported mIoU (SCLIP README): 33.52.
-_base_ = './base_config.py'
+_base_ = ['../_base_/datasets/coco_object.py', '../_base_/models/sclip.py']
 
-model = dict(
-    name_path='{{fileDirname}}/cls_coco_object.txt',
-    logit_scale=50,
-    prob_thd=0.1,
-)
-
-test_dataloader = dict(
-    dataset=dict(
-        type='COCOObjectDataset',
-        data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017'),
-    ),
-)
+model = dict(name_path='{{fileDirname}}/cls_coco_object.txt', logit_scale=50, prob_thd=0.1)

@@ -4,14 +4,6 @@
 # coco_stuff10k.py converter writes 0 for unlabelled pixels and 1..171 for the classes), which
 # LoadAnnotations then follows. Authors' reported mIoU (SCLIP README): 25.91.
 # Same class file as COCO-Stuff 164k.
-_base_ = './base_config.py'
+_base_ = ['../_base_/datasets/coco_stuff10k.py', '../_base_/models/sclip.py']
 
 model = dict(name_path='{{fileDirname}}/cls_coco_stuff.txt')
-
-test_dataloader = dict(
-    dataset=dict(
-        type='COCOStuffDataset',
-        reduce_zero_label=True,
-        data_prefix=dict(img_path='images/test2014', seg_map_path='annotations/test2014'),
-    ),
-)

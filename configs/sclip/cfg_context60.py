@@ -3,18 +3,6 @@
 # prob_thd 0.1, no area threshold, no PAMR. Authors' reported mIoU (SCLIP README): 31.74.
 # The authors' PascalContext60Dataset is mmseg's PascalContextDataset here (same 60 classes,
 # reduce_zero_label False).
-_base_ = './base_config.py'
+_base_ = ['../_base_/datasets/context60.py', '../_base_/models/sclip.py']
 
-model = dict(
-    name_path='{{fileDirname}}/cls_context60.txt',
-    logit_scale=50,
-    prob_thd=0.1,
-)
-
-test_dataloader = dict(
-    dataset=dict(
-        type='PascalContextDataset',
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassContext'),
-        ann_file='ImageSets/SegmentationContext/val.txt',
-    ),
-)
+model = dict(name_path='{{fileDirname}}/cls_context60.txt', logit_scale=50, prob_thd=0.1)

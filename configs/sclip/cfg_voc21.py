@@ -2,19 +2,6 @@
 # Authors' settings (wangf3014/SCLIP at b56bd30): S 336, slide 224/112, logit_scale 65,
 # prob_thd 0.1, area_thd 0.1 (the only SCLIP config with an area threshold), no PAMR.
 # Authors' reported mIoU (SCLIP README): 59.63.
-_base_ = './base_config.py'
+_base_ = ['../_base_/datasets/voc21.py', '../_base_/models/sclip.py']
 
-model = dict(
-    name_path='{{fileDirname}}/cls_voc21.txt',
-    logit_scale=65,
-    prob_thd=0.1,
-    area_thd=0.1,
-)
-
-test_dataloader = dict(
-    dataset=dict(
-        type='PascalVOCDataset',
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        ann_file='ImageSets/Segmentation/val.txt',
-    ),
-)
+model = dict(name_path='{{fileDirname}}/cls_voc21.txt', logit_scale=65, prob_thd=0.1, area_thd=0.1)

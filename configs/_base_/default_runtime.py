@@ -1,20 +1,8 @@
-# Settings shared by every ITACLIP configuration (METHOD.md section 6, "All").
-# Per-data-set files set the data set, its class names, its LLM texts and the
-# few hyper-parameters that differ. Paths in these files are relative to this
-# folder ({{fileDirname}}), so the configs work from any working directory.
+# The runtime every configuration shares (METHOD.md section 6, "All"): registry scope, the model code,
+# evaluation, hooks, environment and logs. Data sets: datasets/ (their test pipeline and loader,
+# datasets/loader.py); methods: models/.
 default_scope = 'mmseg'
 custom_imports = dict(imports=['itaclip.models'], allow_failed_imports=False)
-
-model = dict(
-    type='ITACLIPSegmentor',
-    model_name='ViT-B/16',
-    img_engineering=True,
-    attn_self=True,
-    slide_crop=224,
-    slide_stride=28,
-    pamr_steps=10,
-    pamr_stride=(8, 16),
-)
 
 test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'], ignore_index=255)
 test_cfg = dict(type='TestLoop')
@@ -39,18 +27,3 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
-
-# The test pipeline of section 0; data sets with another short side S override it.
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 336), keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(data_root='', pipeline=test_pipeline),  # data_root: eval.py --data-root PATH
-)
