@@ -145,7 +145,7 @@ class DenseEncoder(nn.Module):
     CLIP tower is passed in, not owned. ``guide``: an optional second vision
     model (a module of this encoder, so it moves with the segmentor), whose
     :meth:`guide_features` the kernel reads. Methods subclass this and
-    override the hooks; the default is the recipe alone.
+    override the hooks; by default the forward is what ``block`` says, nothing more.
     """
 
     def __init__(self, block: LastBlock = ITACLIP, guide: nn.Module | None = None):

@@ -126,7 +126,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
     is given, in one line.
 
     A method subclasses this with :meth:`method_keys` (its authors' keys ->
-    these) and, if its last block needs more than the recipe,
+    these) and, if its last block needs more than :class:`~itaclip.backbone.LastBlock` says,
     :attr:`encoder_class` (a :class:`~itaclip.backbone.DenseEncoder` with its
     hooks) or :meth:`make_encoder` (to give it a second vision model).
     """
