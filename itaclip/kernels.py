@@ -11,6 +11,8 @@ per-head ``q`` and ``k`` (B, heads, T, head_dim), with ``s = head_dim ** -0.5``:
 ``"kk+gaussian"``   ``softmax(k k^T s + G)``, ``G`` a Gaussian neighbourhood bias     NACLIP
 ``"gaussian"``      ``softmax(s' G)``, ``s' = s mean_h(mean_i |q_i| mean_j |k_j|)``   NACLIP's ablation
 ``"identity"``      ``A = I``: every token keeps its own value                       MaskCLIP
+``"scclip"``        ``(softmax(M~) + softmax(k k^T s)) / 2``, ``M~ = 3 (M - mean M)``  SC-CLIP
+                    at -inf where negative, ``M`` a similarity (``context.guide``)
 ==================  ===============================================================  ===================
 
 Each kernel keeps two forms side by side: :meth:`AttentionKernel.attention_map`,
@@ -47,8 +49,9 @@ from .settings import SettingError
 class KernelContext:
     """What a kernel may read besides q, k and v: the patch grid, the last block's settings
     (:class:`~itaclip.backbone.LastBlock`), what the
-    kernel's :meth:`~AttentionKernel.prepare` made once per forward (``prepared``, e.g. a bias) and the patch
-    features of a second vision model (``guide``, (B, T', D), or None)."""
+    kernel's :meth:`~AttentionKernel.prepare` made once per forward (``prepared``, e.g. a bias) and what
+    guides the attention besides q and k (``guide``: a second vision model's patch features (B, T', D), or
+    a method's own similarity of the tokens (B, N, N) as SC-CLIP's; None for most)."""
 
     grid: tuple[int, int]
     block: Any = None
@@ -214,3 +217,24 @@ class Identity(AttentionKernel):
 
     def attend(self, q, k, v, context):
         return v
+
+
+@register_kernel("scclip")
+class SimilarityGuided(AttentionKernel):
+    """``(softmax(M~) + softmax(k k^T s)) / 2`` with ``M~ = 3 (M - mean M)``, negative entries at -inf:
+    the similarity ``M`` (B, N, N) comes as ``context.guide`` (q is not used)."""
+
+    sharpness = 3.0  # the factor on the centred similarity
+
+    def guide_scores(self, guide: Tensor) -> Tensor:
+        centred = self.sharpness * (guide - guide.mean(dim=(-2, -1), keepdim=True))
+        return centred.masked_fill(centred < 0, float("-inf"))[:, None]  # (B, 1, N, N), every head
+
+    def attention_map(self, q, k, context):
+        keys = ((k @ k.transpose(-2, -1)) * k.shape[-1] ** -0.5).softmax(-1)
+        return (self.guide_scores(context.guide).softmax(-1) + keys) / 2
+
+    def attend(self, q, k, v, context):
+        scores = self.guide_scores(context.guide).to(v.dtype)
+        guided = F.scaled_dot_product_attention(torch.zeros_like(k), k, v, attn_mask=scores)  # softmax(M~) v
+        return (guided + F.scaled_dot_product_attention(k, k, v)) / 2

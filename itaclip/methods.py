@@ -21,6 +21,9 @@ mean in the shared vocabulary; the computation is the one segmentor's.
 ``ClearCLIPSegmentation``          ClearCLIP (Lan et al., ECCV 2024): q·q attention, no residual, no
                                    feed-forward; windows padded to whole patches; no PAMR, no closing;
                                    class lines split on a bare ","
+``SCCLIPForSegmentation``          SC-CLIP (Bai et al., IEEE TIP 2025): anomaly tokens repaired after block
+                                   L-1, similarity-guided aggregation, the last block replaced and run twice
+                                   (:mod:`itaclip.scclip`); otherwise SCLIP's protocol
 =================================  =========================================================================
 """
 from __future__ import annotations
@@ -32,7 +35,8 @@ from typing import Any
 
 from mmseg.registry import MODELS
 
-from .segmentor import DEFAULT_WEIGHTS, TrainingFreeSegmentor
+from .scclip import SCCLIPEncoder, SCCLIPEnding
+from .segmentor import DEFAULT_WEIGHTS, Recipe, TrainingFreeSegmentor
 from .settings import SettingError
 
 Keys = tuple[dict[str, Any], dict[str, Any]]
@@ -162,6 +166,31 @@ class ClearCLIPSegmentor(TrainingFreeSegmentor):
                          prob_thd=prob_thd, logit_scale=logit_scale, slide_stride=slide_stride,
                          slide_crop=slide_crop, window_padding=True, name_separator=",",
                          last_block=last_block), ours
+
+
+@MODELS.register_module(name="SCCLIPForSegmentation")
+class SCCLIPSegmentor(TrainingFreeSegmentor):
+    """SC-CLIP with its authors' keys: SCLIP's (``clip_path``, ``pamr_steps``, ``slide_crop``, ...) and
+    ``pre_adjust_idx``, ``post_adjust_idx``, ``multi_start_idx``, ``multi_end_idx`` (list indices of block
+    outputs: index i is block i+1; the end exclusive) and ``res_cls`` (the class token's weight ρ)."""
+
+    @classmethod
+    def method_keys(cls, clip_path: str | None = None, name_path: str | None = None, device=None,
+                    pamr_steps: int = 0, pamr_stride=(8, 16), prob_thd: float = 0.0, logit_scale: float = 40,
+                    slide_stride: int = 112, slide_crop: int = 224, area_thd: float | None = None,
+                    pre_adjust_idx: int = 8, post_adjust_idx: int = 3, multi_start_idx: int = 3,
+                    multi_end_idx: int = 10, res_cls: float = 0.3, model_name: str | None = None,
+                    **ours: Any) -> Keys:
+        ending = SCCLIPEnding(pre_adjust_idx, post_adjust_idx, multi_start_idx, multi_end_idx, res_cls)
+        return dict(_baseline(name_path, model_name or clip_path or DEFAULT_WEIGHTS, device, pamr_steps=pamr_steps,
+                              pamr_stride=pamr_stride, prob_thd=prob_thd, logit_scale=logit_scale,
+                              slide_stride=slide_stride, slide_crop=slide_crop, area_thd=area_thd,
+                              last_block=dict(attention="scclip", residual=False, ffn=False)),
+                    method_settings=ending), ours
+
+    def make_encoder(self, recipe: Recipe) -> SCCLIPEncoder:
+        recipe.method_settings.check_depth(len(self.visual.transformer.resblocks))
+        return SCCLIPEncoder(recipe.method_settings, recipe.last_block)
 
 
 def weights_name(model_cfg: dict) -> str:

@@ -73,7 +73,9 @@ class Recipe:
     names: one query each); ``background`` (class 0 is background; None infers
     it from ``dataset_name`` as the paper does); ``auxiliary_text_path`` (LLM
     texts, ``name >=text`` lines: a path, or ``paper:<file>``/``ours:<file>``,
-    see :mod:`itaclip.llm_texts`); ``device`` (None: CUDA when there is one).
+    see :mod:`itaclip.llm_texts`); ``device`` (None: CUDA when there is one);
+    ``method_settings``: a method's own settings for its encoder (a frozen,
+    validated dataclass, e.g. :class:`~itaclip.scclip.SCCLIPEnding`), None for most.
     """
 
     model_name: str = DEFAULT_WEIGHTS
@@ -86,6 +88,7 @@ class Recipe:
     last_block: LastBlock = ITACLIP
     protocol: Protocol = field(default_factory=Protocol)
     compute: Compute = field(default_factory=Compute)
+    method_settings: Any = None
 
     INPUTS = ("model_name", "name_path", "classes", "background", "dataset_name", "auxiliary_text_path", "device")
 
@@ -93,7 +96,7 @@ class Recipe:
     def from_keys(cls, keys: dict[str, Any], method: str = "TrainingFreeSegmentor") -> "Recipe":
         """The recipe of flat keys: the inputs above, ``last_block`` (a dict of fields or a LastBlock) and every
         field of :class:`Protocol` and :class:`Compute` by name; any other key is a :class:`SettingError`."""
-        known = set(cls.INPUTS) | {"last_block"} | set(Protocol.keys()) | set(Compute.keys())
+        known = set(cls.INPUTS) | {"last_block", "method_settings"} | set(Protocol.keys()) | set(Compute.keys())
         unknown = [key for key in keys if key not in known]
         if unknown:
             raise SettingError(f"{unknown[0]}: {method} takes no key {unknown[0]!r}; its own keys and the settings' "
@@ -103,7 +106,8 @@ class Recipe:
             inputs.pop("model_name", None)
         return cls(**inputs, last_block=LastBlock.of(keys.get("last_block") or {}),
                    protocol=Protocol(**{key: keys[key] for key in Protocol.keys() if key in keys}),
-                   compute=Compute(**{key: keys[key] for key in Compute.keys() if key in keys}))
+                   compute=Compute(**{key: keys[key] for key in Compute.keys() if key in keys}),
+                   method_settings=keys.get("method_settings"))
 
 
 def merge(method: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
@@ -172,12 +176,13 @@ class TrainingFreeSegmentor(BaseSegmentor):
         self.clip = load_clip(recipe.model_name, device, self.compute.precision)
         self.clip_model = self.clip.model  # a module of the segmentor, so it moves with it
         self.data_preprocessor = SegDataPreProcessor(**preprocessor_for(self.clip.model)).to(device)
-        self.encoder = self.make_encoder(recipe.last_block).to(device)
+        self.encoder = self.make_encoder(recipe).to(device)
         self.set_classes(classes, aux, background)
 
-    def make_encoder(self, last_block: LastBlock) -> DenseEncoder:
-        """The vision forward of this method (override to give :attr:`encoder_class` a second vision model)."""
-        return self.encoder_class(last_block)
+    def make_encoder(self, recipe: Recipe) -> DenseEncoder:
+        """The vision forward of this method: :attr:`encoder_class` of the last block (override it to hand the
+        encoder a second vision model or the method's own settings; ``self.clip`` is loaded by then)."""
+        return self.encoder_class(recipe.last_block)
 
     def set_classes(self, classes: list[str | list[str]], auxiliary_texts: list[str] | None = None,
                     background: bool = False) -> None:

@@ -1,7 +1,8 @@
-"""Every config under configs/ (ITACLIP, its ablations and the three baselines) loads and agrees with its spec.
+"""Every config under configs/ (ITACLIP, its ablations and the baselines) loads and agrees with its spec.
 
-The baselines' protocol tables are baselines/sclip.md section 10, baselines/naclip.md section 8 and
-baselines/clearclip.md section 7; their class files are those specs' "Class-name files" sections.
+The baselines' protocol tables are baselines/sclip.md section 10, baselines/naclip.md section 8,
+baselines/clearclip.md section 7 and baselines/scclip.md section 10; their class files are those specs'
+"Class-name files" sections.
 """
 import hashlib
 import inspect
@@ -19,11 +20,11 @@ from itaclip import llm_texts
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
 ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("cfg_*.py"))
-BASELINE_DIRS = ("sclip", "naclip", "clearclip")
+BASELINE_DIRS = ("sclip", "naclip", "clearclip", "scclip")
 BASELINES = [n for n in ALL if n.split("/")[0] in BASELINE_DIRS]
 ABLATIONS = [n for n in ALL if n.startswith("ablations/")]
 TYPES = {"itaclip": "ITACLIPSegmentor", "ablations": "ITACLIPSegmentor", "sclip": "CLIPForSegmentation",
-         "naclip": "NACLIP", "clearclip": "ClearCLIPSegmentation"}
+         "naclip": "NACLIP", "clearclip": "ClearCLIPSegmentation", "scclip": "SCCLIPForSegmentation"}
 
 # SHA-256 of the authors' class files. SCLIP: baselines/sclip.md section 11; NACLIP: baselines/naclip.md
 # section 9 (the same eight digests). The authors' cls_city_scapes.txt is cls_cityscapes.txt here.
@@ -47,7 +48,9 @@ CLEARCLIP_SHA256 = {
     "voc20": "6b9a85ffb907e34ac920d704a520b45e1424bf96796ca7de5b1823ee202db119",
     "coco_object": "1f17b53017e442257cad2025ab981ddeb28d048af00dcac8ae810bc25a6a9a77",
 }
-CLASS_SHA256 = {"sclip": SCLIP_SHA256, "naclip": SCLIP_SHA256, "clearclip": CLEARCLIP_SHA256}
+# SC-CLIP: baselines/scclip.md section 11 (the same eight digests as SCLIP's).
+CLASS_SHA256 = {"sclip": SCLIP_SHA256, "naclip": SCLIP_SHA256, "clearclip": CLEARCLIP_SHA256,
+                "scclip": SCLIP_SHA256}
 
 # config -> (data set type, class file key, classes, short side S, slide_crop, slide_stride, logit_scale,
 #            prob_thd, area_thd, reduce_zero_label of the labels)
@@ -82,7 +85,17 @@ CLEARCLIP = {  # baselines/clearclip.md section 7 (Resize short side 448 everywh
     "cfg_cityscapes.py": ("CityscapesDataset", "cityscapes", 19, 448, 224, 224, 50, 0.0, None, False),
     "cfg_ade20k.py": ("ADE20KDataset", "ade20k", 150, 448, 448, 224, 50, 0.0, None, True),
 }
-PROTOCOL = {"sclip": SCLIP, "naclip": NACLIP, "clearclip": CLEARCLIP}
+SCCLIP = {  # baselines/scclip.md section 10 (no COCO-Stuff-10k; COCO-Stuff-164k at S 336)
+    "cfg_voc21.py": ("PascalVOCDataset", "voc21", 21, 336, 224, 112, 50, 0.15, 0.1, False),
+    "cfg_voc20.py": ("PascalVOC20Dataset", "voc20", 20, 336, 224, 112, 40, 0.0, None, True),
+    "cfg_context60.py": ("PascalContextDataset", "context60", 60, 336, 224, 112, 40, 0.15, None, False),
+    "cfg_context59.py": ("PascalContextDataset59", "context59", 59, 336, 224, 112, 40, 0.0, None, True),
+    "cfg_coco_object.py": ("COCOObjectDataset", "coco_object", 81, 336, 224, 112, 55, 0.35, None, False),
+    "cfg_coco_stuff164k.py": ("COCOStuffDataset", "coco_stuff", 171, 336, 224, 112, 40, 0.0, None, False),
+    "cfg_cityscapes.py": ("CityscapesDataset", "cityscapes", 19, 560, 224, 112, 40, 0.0, None, False),
+    "cfg_ade20k.py": ("ADE20KDataset", "ade20k", 150, 336, 224, 112, 40, 0.0, None, True),
+}
+PROTOCOL = {"sclip": SCLIP, "naclip": NACLIP, "clearclip": CLEARCLIP, "scclip": SCCLIP}
 # Folders (and split file) per data set type, as in our ITACLIP configs; COCO-Stuff-10k: baselines/sclip.md.
 FOLDERS = {
     "PascalVOCDataset": ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation/val.txt"),
@@ -161,7 +174,7 @@ def test_baseline_settings_are_the_authors(name):
     assert Path(m.name_path).name == f"cls_{key}.txt"
     assert dataset.pipeline[1] == dict(type="Resize", scale=(2048, short), keep_ratio=True)
     assert (m.slide_crop, m.slide_stride, m.logit_scale, m.prob_thd) == (crop, stride, scale, prob)
-    if method == "sclip":
+    if method in ("sclip", "scclip"):
         assert m.area_thd == area and m.pamr_steps == 0
     else:
         assert area is None and "area_thd" not in m  # neither NACLIP nor ClearCLIP has the key
@@ -188,6 +201,9 @@ def test_method_settings(method):
     if method == "naclip":
         assert (m.arch, m.attn_strategy, m.gaussian_std, m.pamr_steps, tuple(m.pamr_stride)) == \
             ("reduced", "naclip", 5.0, 10, (8, 16))
+    if method == "scclip":  # base_config.py's five keys (equal to the constructor's defaults)
+        assert (m.pre_adjust_idx, m.post_adjust_idx, m.multi_start_idx, m.multi_end_idx, m.res_cls) == \
+            (8, 3, 3, 10, 0.3)
 
 
 @pytest.mark.parametrize("name", BASELINES)

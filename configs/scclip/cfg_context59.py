@@ -1,0 +1,5 @@
+# Pascal Context val, 59 classes (no background), SC-CLIP.
+# Authors' settings (SuleBai/SC-CLIP at 0417ba9): S 336, slide 224/112, logit_scale 40, prob_thd 0.0.
+_base_ = ['../_base_/datasets/context59.py', '../_base_/models/scclip.py']
+
+model = dict(name_path='{{fileDirname}}/../sclip/cls_context59.txt')
