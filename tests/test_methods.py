@@ -111,21 +111,22 @@ def test_benchmark_runs_another_methods_config(tiny_checkpoint):
 
 
 @pytest.mark.slow
-def test_eval_runs_another_methods_config(tiny_checkpoint, tmp_path):
-    """eval.py --config sclip/cfg_voc21 on a VOC-layout folder: its own work dir and a full run record."""
+@pytest.mark.parametrize("method,type_", [("sclip", "CLIPForSegmentation"), ("scclip", "SCCLIPForSegmentation")])
+def test_eval_runs_another_methods_config(tiny_checkpoint, tmp_path, method, type_):
+    """eval.py --config <method>/cfg_voc21 on a VOC-layout folder: its own work dir and a full run record."""
     from test_eval import write_voc
 
     write_voc(tmp_path / "VOC2012")
-    cmd = [sys.executable, str(REPO / "eval.py"), "--config", "sclip/cfg_voc21", "--data-root",
+    cmd = [sys.executable, str(REPO / "eval.py"), "--config", f"{method}/cfg_voc21", "--data-root",
            str(tmp_path / "VOC2012"), "--cfg-options", f"model.clip_path={tiny_checkpoint}", "model.device=cpu",
            "test_dataloader.num_workers=0", "test_dataloader.persistent_workers=False"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads((tmp_path / "work_dirs" / "sclip" / "cfg_voc21" / "metrics.json").read_text())
+    record = json.loads((tmp_path / "work_dirs" / method / "cfg_voc21" / "metrics.json").read_text())
     assert 0 <= record["metrics"]["mIoU"] <= 100 and record["data"]["images"] == 3
     assert record["weights"]["path"] == str(tiny_checkpoint.resolve())  # clip_path, the authors' key, recorded
-    assert record["llm_texts"]["source"] == "none" and "CLIPForSegmentation" in record["config"]["merged"]
+    assert record["llm_texts"]["source"] == "none" and f"'{type_}'" in record["config"]["merged"]
 
 
 def test_presets_of_every_method(tiny_checkpoint, tmp_path, capsys):

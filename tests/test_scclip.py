@@ -1,10 +1,7 @@
 """SC-CLIP (itaclip/scclip.py): each stage against a literal transcription of baselines/scclip.md, the golden
-cases' intermediates stage by stage, any grid shape, its settings, and the command and eval.py on its configs."""
+cases' intermediates stage by stage, any grid shape, its settings, and the command on its presets (eval.py on
+its configs: tests/test_methods.py; every config: tests/test_method_configs.py)."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +14,6 @@ from itaclip import cli, kernels, scclip
 from itaclip.backbone import ForwardState
 from itaclip.kernels import KernelContext
 from itaclip.settings import SettingError
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 # --- literal transcriptions of the spec (section 5), one token at a time ---------------------------------
 
@@ -185,19 +179,3 @@ def test_the_command_segments_a_non_square_photo_whole(tiny_checkpoint, tmp_path
     summary = json.loads((tmp_path / "out" / "wide.json").read_text())
     assert summary["settings"]["method"] == "SCCLIPForSegmentation" and summary["settings"]["slide_crop"] == 0
     assert (summary["width"], summary["height"]) == (200, 90) and len(summary["classes"]) == 21
-
-
-@pytest.mark.slow
-def test_eval_runs_an_scclip_config(tiny_checkpoint, tmp_path):
-    from test_eval import write_voc
-
-    write_voc(tmp_path / "VOC2012")
-    cmd = [sys.executable, str(REPO / "eval.py"), "--config", "scclip/cfg_voc21", "--data-root",
-           str(tmp_path / "VOC2012"), "--cfg-options", f"model.clip_path={tiny_checkpoint}", "model.device=cpu",
-           "test_dataloader.num_workers=0", "test_dataloader.persistent_workers=False"]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads((tmp_path / "work_dirs" / "scclip" / "cfg_voc21" / "metrics.json").read_text())
-    assert 0 <= record["metrics"]["mIoU"] <= 100 and record["data"]["images"] == 3
-    assert "SCCLIPForSegmentation" in record["config"]["merged"]
