@@ -128,12 +128,14 @@ def mixed_attention(last: tuple[Tensor, Tensor, Tensor], kept: list[tuple[Tensor
 @dataclass
 class ForwardState:
     """What one forward of :class:`DenseEncoder` knows besides the tokens: the input images, the patch grid,
-    the q and k kept from ``fuse_blocks``, the guide model's patch features, anything a hook keeps."""
+    the q and k kept from ``fuse_blocks``, the guide model's patch features, the CLIP tower being run, anything
+    a hook keeps."""
 
     images: Tensor
     grid: tuple[int, int]
     kept: list[tuple[Tensor, Tensor]] = field(default_factory=list)
     guide: Tensor | None = None
+    visual: nn.Module | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -189,7 +191,7 @@ class DenseEncoder(nn.Module):
         cls = visual.class_embedding.to(dtype).expand(b, 1, width)
         x = torch.cat([cls, x], dim=1) + positional_embedding(visual, grid_h, grid_w).to(dtype)
         x = visual.ln_pre(x)
-        state = ForwardState(images, (grid_h, grid_w), guide=self.guide_features(images))
+        state = ForwardState(images, (grid_h, grid_w), guide=self.guide_features(images), visual=visual)
 
         *blocks, last = visual.transformer.resblocks
         for index, block in enumerate(blocks, start=1):

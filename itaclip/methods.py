@@ -24,6 +24,9 @@ mean in the shared vocabulary; the computation is the one segmentor's.
 ``SCCLIPForSegmentation``          SC-CLIP (Bai et al., IEEE TIP 2025): anomaly tokens repaired after block
                                    L-1, similarity-guided aggregation, the last block replaced and run twice
                                    (:mod:`itaclip.scclip`); otherwise SCLIP's protocol
+``ResCLIPSegmentation``            ResCLIP (Yang et al., CVPR 2025): RCS (blocks 6-9's maps mixed in) and SFR (a
+                                   first pass's labels fed back into a second) over NACLIP's attention, or
+                                   SCLIP's, ClearCLIP's, CLIP's (:mod:`itaclip.resclip`); NACLIP's protocol
 =================================  =========================================================================
 """
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 
 from mmseg.registry import MODELS
 
+from .resclip import RCS_BLOCKS, ResCLIPEncoder, ResCLIPOptions, check_strategy
 from .scclip import SCCLIPEncoder, SCCLIPEnding
 from .segmentor import DEFAULT_WEIGHTS, Recipe, TrainingFreeSegmentor
 from .settings import SettingError
@@ -191,6 +195,68 @@ class SCCLIPSegmentor(TrainingFreeSegmentor):
     def make_encoder(self, recipe: Recipe) -> SCCLIPEncoder:
         recipe.method_settings.check_depth(len(self.visual.transformer.resblocks))
         return SCCLIPEncoder(recipe.method_settings, recipe.last_block)
+
+
+RESCLIP_ATTENTION = {"resclip": "kk+gaussian", "naclip": "kk+gaussian", "sclip": "qq+kk", "clearclip": "qq",
+                     "vanilla": "qk"}
+
+
+@MODELS.register_module(name="ResCLIPSegmentation")
+class ResCLIPSegmentor(TrainingFreeSegmentor):
+    """ResCLIP with its authors' keys: NACLIP's (``arch`` 'wo_resi'/'w_resi', ``attn_strategy``,
+    ``gaussian_std``, ...), ``temp_thd``, ``attn_rcs_weights``/``attn_sfr_weights`` ([τ, λ] each; required
+    for the module they weigh), ``delete_same_entity`` (the path test), and ``use_rcs``/``use_sfr``, which
+    here really switch a module off (in the authors' code they do nothing)."""
+
+    @classmethod
+    def method_keys(cls, clip_path: str | None = None, name_path: str | None = None, device=None,
+                    arch: str = "wo_resi", attn_strategy: str = "resclip", gaussian_std: float = 5.0,
+                    pamr_steps: int = 0, use_rcs: bool = True, use_sfr: bool = True, pamr_stride=(8, 16),
+                    prob_thd: float = 0.0, area_thd: float | None = None, logit_scale: float = 40,
+                    slide_stride: int = 112, slide_crop: int = 224, temp_thd: float | None = None,
+                    attn_sfr_weights=None, attn_rcs_weights=None, delete_same_entity: bool = False,
+                    model_name: str | None = None, **ours: Any) -> Keys:
+        if arch not in ("wo_resi", "w_resi"):
+            raise SettingError(f"arch={arch!r}: ResCLIP's arch must be 'wo_resi' or 'w_resi'")
+        if attn_strategy not in RESCLIP_ATTENTION:
+            raise SettingError(f"attn_strategy={attn_strategy!r}: ResCLIP's attn_strategy must be one of "
+                               f"{', '.join(RESCLIP_ATTENTION)}")
+        if area_thd is not None:
+            raise SettingError(f"area_thd={area_thd!r}: ResCLIP has no area rule (its authors' code fails with "
+                               "one); leave area_thd None")
+        for key, value, needed in (("temp_thd", temp_thd, use_sfr), ("attn_sfr_weights", attn_sfr_weights, use_sfr),
+                                   ("attn_rcs_weights", attn_rcs_weights, use_rcs)):
+            if needed and value is None:
+                raise SettingError(f"{key}: ResCLIP needs {key} (every config of its authors sets it, e.g. "
+                                   "configs/resclip/cfg_voc21.py); without it their code fails at the first image")
+        keep = arch == "w_resi"
+        check_strategy(RESCLIP_ATTENTION[attn_strategy], keep)
+        options = ResCLIPOptions(**{key: value for key, value in dict(
+            use_rcs=use_rcs, use_sfr=use_sfr, temp_thd=temp_thd, delete_same_entity=delete_same_entity,
+            attn_rcs_weights=attn_rcs_weights, attn_sfr_weights=attn_sfr_weights).items() if value is not None})
+        last_block = dict(attention=RESCLIP_ATTENTION[attn_strategy], residual=keep, ffn=keep,
+                          gaussian_std=gaussian_std, fuse_blocks=RCS_BLOCKS if use_rcs else (),
+                          fuse_weight=options.attn_rcs_weights[1])
+        return dict(_baseline(name_path, model_name or clip_path or DEFAULT_WEIGHTS, device, pamr_steps=pamr_steps,
+                              pamr_stride=pamr_stride, prob_thd=prob_thd, logit_scale=logit_scale,
+                              slide_stride=slide_stride, slide_crop=slide_crop, renormalise=True,
+                              whole_image_via_input=True, whole_image_pamr=True, last_block={}),
+                    last_block=last_block, method_settings=options), ours
+
+    def make_encoder(self, recipe: Recipe) -> ResCLIPEncoder:
+        blocks = len(self.visual.transformer.resblocks)
+        if any(b >= blocks for b in recipe.last_block.fuse_blocks):
+            raise SettingError(f"use_rcs=True: RCS mixes the maps of blocks {RCS_BLOCKS}; a vision tower of {blocks} "
+                               "blocks has too few (use_rcs=False, or a deeper CLIP)")
+        return ResCLIPEncoder(recipe.method_settings, recipe.last_block, recipe.protocol.logit_scale)
+
+    def set_classes(self, classes, auxiliary_texts=None, background=False) -> None:
+        super().set_classes(classes, auxiliary_texts, background)
+        self.encoder.query_features = self.query_features  # the first pass scores its crop against them
+
+    def configure(self, **changes: Any) -> None:
+        super().configure(**changes)
+        self.encoder.logit_scale = self.protocol.logit_scale
 
 
 def weights_name(model_cfg: dict) -> str:

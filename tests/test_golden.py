@@ -69,7 +69,7 @@ def test_logits_before_pamr_match(golden_dir, tiny_checkpoint, case):
 
 # --- the baselines, against their authors' code (../shared/golden/<method>/) -------------------------------
 
-BASELINES = ("sclip", "naclip", "clearclip", "scclip")
+BASELINES = ("sclip", "naclip", "clearclip", "scclip", "resclip")
 
 
 def baseline_cases(golden_dir):

@@ -10,7 +10,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "itaclip"
 LAYERS = {
     0: ["__init__", "_shim", "compat", "atomic", "fetch", "class_files", "presets", "settings", "budget", "llm_texts"],
-    1: ["kernels", "backbone", "scclip", "views", "pamr", "postprocess", "slide", "tiles", "render"],  # maths, drawing
+    1: ["kernels", "backbone", "scclip", "resclip", "views", "pamr", "postprocess", "slide", "tiles",
+        "render"],  # pure maths (the methods' own endings of the vision forward among them), drawing
     2: ["weights", "text_encoder", "text", "reference", "provenance"],  # the pipeline
     3: ["segmentor", "methods", "models", "datasets", "hooks"],  # the one segmentor, the methods, registration
     4: ["api", "results"],  # the API

@@ -1,8 +1,9 @@
 """Every config under configs/ (ITACLIP, its ablations and the baselines) loads and agrees with its spec.
 
 The baselines' protocol tables are baselines/sclip.md section 10, baselines/naclip.md section 8,
-baselines/clearclip.md section 7 and baselines/scclip.md section 10; their class files are those specs'
-"Class-name files" sections.
+baselines/clearclip.md section 7, baselines/scclip.md section 10 and baselines/resclip.md section 12; their
+class files are those specs' "Class-name files" sections. ResCLIP's "+ResCLIP on SCLIP / ClearCLIP" variants
+(configs/resclip/on_*/) are its data-set configs with the base attention changed.
 """
 import hashlib
 import inspect
@@ -20,11 +21,13 @@ from itaclip import llm_texts
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
 ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("cfg_*.py"))
-BASELINE_DIRS = ("sclip", "naclip", "clearclip", "scclip")
-BASELINES = [n for n in ALL if n.split("/")[0] in BASELINE_DIRS]
+BASELINE_DIRS = ("sclip", "naclip", "clearclip", "scclip", "resclip")
+BASELINES = [n for n in ALL if n.split("/")[0] in BASELINE_DIRS and n.count("/") == 1]
+VARIANTS = [n for n in ALL if n.split("/")[0] in BASELINE_DIRS and n.count("/") == 2]
 ABLATIONS = [n for n in ALL if n.startswith("ablations/")]
 TYPES = {"itaclip": "ITACLIPSegmentor", "ablations": "ITACLIPSegmentor", "sclip": "CLIPForSegmentation",
-         "naclip": "NACLIP", "clearclip": "ClearCLIPSegmentation", "scclip": "SCCLIPForSegmentation"}
+         "naclip": "NACLIP", "clearclip": "ClearCLIPSegmentation", "scclip": "SCCLIPForSegmentation",
+         "resclip": "ResCLIPSegmentation"}
 
 # SHA-256 of the authors' class files. SCLIP: baselines/sclip.md section 11; NACLIP: baselines/naclip.md
 # section 9 (the same eight digests). The authors' cls_city_scapes.txt is cls_cityscapes.txt here.
@@ -49,8 +52,9 @@ CLEARCLIP_SHA256 = {
     "coco_object": "1f17b53017e442257cad2025ab981ddeb28d048af00dcac8ae810bc25a6a9a77",
 }
 # SC-CLIP: baselines/scclip.md section 11 (the same eight digests as SCLIP's).
+# ResCLIP: baselines/resclip.md section 13 (NACLIP's files, hence SCLIP's digests).
 CLASS_SHA256 = {"sclip": SCLIP_SHA256, "naclip": SCLIP_SHA256, "clearclip": CLEARCLIP_SHA256,
-                "scclip": SCLIP_SHA256}
+                "scclip": SCLIP_SHA256, "resclip": SCLIP_SHA256}
 
 # config -> (data set type, class file key, classes, short side S, slide_crop, slide_stride, logit_scale,
 #            prob_thd, area_thd, reduce_zero_label of the labels)
@@ -95,7 +99,15 @@ SCCLIP = {  # baselines/scclip.md section 10 (no COCO-Stuff-10k; COCO-Stuff-164k
     "cfg_cityscapes.py": ("CityscapesDataset", "cityscapes", 19, 560, 224, 112, 40, 0.0, None, False),
     "cfg_ade20k.py": ("ADE20KDataset", "ade20k", 150, 336, 224, 112, 40, 0.0, None, True),
 }
-PROTOCOL = {"sclip": SCLIP, "naclip": NACLIP, "clearclip": CLEARCLIP, "scclip": SCCLIP}
+RESCLIP = NACLIP  # baselines/resclip.md section 12: NACLIP's table, row for row (whole image on VOC)
+# ResCLIP's per-data-set keys: temp_thd, attn_rcs_weights, attn_sfr_weights (same section)
+RESCLIP_KEYS = {
+    "cfg_voc21.py": (0.5, [2.0, 0.3], [2.2, 0.7]), "cfg_context60.py": (0.3, [2.0, 0.3], [1.8, 0.7]),
+    "cfg_coco_object.py": (0.11, [2.0, 0.4], [1.8, 0.7]), "cfg_voc20.py": (0.1, [2.0, 0.6], [2.1, 0.6]),
+    "cfg_cityscapes.py": (0.1, [2.0, 0.2], [2.1, 0.6]), "cfg_context59.py": (0.25, [2.0, 0.4], [1.8, 0.7]),
+    "cfg_ade20k.py": (0.25, [2.0, 0.3], [2.1, 0.7]), "cfg_coco_stuff164k.py": (0.11, [2.0, 0.4], [1.8, 0.7]),
+}
+PROTOCOL = {"sclip": SCLIP, "naclip": NACLIP, "clearclip": CLEARCLIP, "scclip": SCCLIP, "resclip": RESCLIP}
 # Folders (and split file) per data set type, as in our ITACLIP configs; COCO-Stuff-10k: baselines/sclip.md.
 FOLDERS = {
     "PascalVOCDataset": ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation/val.txt"),
@@ -179,6 +191,9 @@ def test_baseline_settings_are_the_authors(name):
     else:
         assert area is None and "area_thd" not in m  # neither NACLIP nor ClearCLIP has the key
     assert reduce_zero_label(cfg) is reduce
+    if method == "resclip":
+        assert (m.temp_thd, list(m.attn_rcs_weights), list(m.attn_sfr_weights)) == RESCLIP_KEYS[file]
+        assert m.delete_same_entity and m.use_rcs and m.use_sfr
     img, seg, ann = FOLDERS[dataset_type]
     if file == "cfg_coco_stuff10k.py":
         img, seg = "images/test2014", "annotations/test2014"
@@ -201,6 +216,9 @@ def test_method_settings(method):
     if method == "naclip":
         assert (m.arch, m.attn_strategy, m.gaussian_std, m.pamr_steps, tuple(m.pamr_stride)) == \
             ("reduced", "naclip", 5.0, 10, (8, 16))
+    if method == "resclip":  # test_all.sh's 'wo_resi resclip 5', base_config.py's switches
+        assert (m.arch, m.attn_strategy, m.gaussian_std, m.use_rcs, m.use_sfr, m.delete_same_entity) == \
+            ("wo_resi", "resclip", 5.0, True, True, True)
     if method == "scclip":  # base_config.py's five keys (equal to the constructor's defaults)
         assert (m.pre_adjust_idx, m.post_adjust_idx, m.multi_start_idx, m.multi_end_idx, m.res_cls) == \
             (8, 3, 3, 10, 0.3)
@@ -249,7 +267,18 @@ def test_ablation_changes_one_thing(name):
     assert ablation == base
 
 
-@pytest.mark.parametrize("name", BASELINES + ABLATIONS)
+@pytest.mark.parametrize("name", VARIANTS)
+def test_resclip_variants_change_only_the_base_attention(name):
+    """configs/resclip/on_sclip/ and on_clearclip/: the data set's ResCLIP config with SCLIP's attention
+    (arch w_resi) or ClearCLIP's, as the authors' code comments map their README's "+ResCLIP" rows."""
+    base, variant = load(f"resclip/{name.split('/')[-1]}").to_dict(), load(name).to_dict()
+    change = dict(arch="w_resi", attn_strategy="sclip") if "on_sclip" in name else dict(attn_strategy="clearclip")
+    assert variant["model"] == {**base["model"], **change}
+    variant.pop("model"), base.pop("model")
+    assert variant == base
+
+
+@pytest.mark.parametrize("name", BASELINES + ABLATIONS + VARIANTS)
 def test_config_builds_its_model(name, tiny_checkpoint):
     """The model builds through the registry with the tiny checkpoint (our model_name wins over the
     authors' weights keys), with one class per line of its class file."""

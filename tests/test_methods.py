@@ -111,7 +111,8 @@ def test_benchmark_runs_another_methods_config(tiny_checkpoint):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,type_", [("sclip", "CLIPForSegmentation"), ("scclip", "SCCLIPForSegmentation")])
+@pytest.mark.parametrize("method,type_", [("sclip", "CLIPForSegmentation"), ("scclip", "SCCLIPForSegmentation"),
+                                          ("resclip", "ResCLIPSegmentation")])
 def test_eval_runs_another_methods_config(tiny_checkpoint, tmp_path, method, type_):
     """eval.py --config <method>/cfg_voc21 on a VOC-layout folder: its own work dir and a full run record."""
     from test_eval import write_voc
