@@ -278,6 +278,7 @@ def test_resclip_variants_change_only_the_base_attention(name):
     assert variant == base
 
 
+@pytest.mark.slow  # 63 model builds (each config's settings are checked without weights above)
 @pytest.mark.parametrize("name", BASELINES + ABLATIONS + VARIANTS)
 def test_config_builds_its_model(name, tiny_checkpoint):
     """The model builds through the registry with the tiny checkpoint (our model_name wins over the
