@@ -61,6 +61,11 @@ def default_device() -> str:
     return os.environ.get(DEVICE_VARIABLE) or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def class_names_of(classes: Sequence[str | Sequence[str]], background: str | Sequence[str] | None) -> list[list[str]]:
+    """The names of each class as the model takes them: the background's names first (class 0) when given."""
+    return ([parse_names(background)] if background is not None else []) + [parse_names(item) for item in classes]
+
+
 def preset_recipe(preset: str) -> Recipe:
     """The typed settings a preset's config resolves to (its method's adapter applied; nothing loaded)."""
     keys = load_preset(preset).model.to_dict()
@@ -143,12 +148,10 @@ class Segmenter:
         if isinstance(classes, str):
             raise ValueError(f"classes={classes!r} is one string, not a list of classes; write e.g. "
                              f"classes={split_list(classes) or ['cat', 'dog']!r}")
-        names = [parse_names(item) for item in classes]
-        if not names:
-            raise ValueError("give at least one class")
         has_background = background is not None
-        if has_background:
-            names.insert(0, parse_names(background))
+        names = class_names_of(classes, background)
+        if len(names) == has_background:
+            raise ValueError("give at least one class")
         texts_file = None
         if isinstance(texts, (str, os.PathLike)):
             texts_file = provenance.texts_record(texts)
@@ -175,9 +178,7 @@ class Segmenter:
                     texts: Sequence[str] | None = None) -> None:
         """Segment into other classes from now on, as :meth:`from_classes` takes them (the model stays; only
         new names are embedded, from the cache when seen before)."""
-        names = [parse_names(item) for item in classes]
-        if background is not None:
-            names.insert(0, parse_names(background))
+        names = class_names_of(classes, background)
         self.model.set_classes(names, None if texts is None else list(texts), background is not None)
         self.settings["background"] = self.model.class_names[0] if background is not None else None
 

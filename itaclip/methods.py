@@ -81,11 +81,12 @@ class ITACLIPSegmentor(TrainingFreeSegmentor):
                     width_chunk_size=width_chunk_size), ours
 
 
-def _baseline(name_path, model_name, device, **protocol) -> dict[str, Any]:
-    """A CLIP-only baseline's keys: no image views, no LLM texts, no ITACLIP fused maps, no closing."""
-    last_block = dict(fuse_blocks=(), **protocol.pop("last_block"))
+def _baseline(name_path, model_name, device, **keys) -> dict[str, Any]:
+    """A CLIP-only baseline's keys: no image views, no LLM texts, no closing, and no maps of other blocks
+    unless its ``last_block`` names some."""
+    last_block = {"fuse_blocks": (), **keys.pop("last_block")}
     return dict(name_path=name_path, model_name=model_name, device=device, img_engineering=False, closing=False,
-                last_block=last_block, **protocol)
+                last_block=last_block, **keys)
 
 
 @MODELS.register_module(name="CLIPForSegmentation")
@@ -186,11 +187,10 @@ class SCCLIPSegmentor(TrainingFreeSegmentor):
                     multi_end_idx: int = 10, res_cls: float = 0.3, model_name: str | None = None,
                     **ours: Any) -> Keys:
         ending = SCCLIPEnding(pre_adjust_idx, post_adjust_idx, multi_start_idx, multi_end_idx, res_cls)
-        return dict(_baseline(name_path, model_name or clip_path or DEFAULT_WEIGHTS, device, pamr_steps=pamr_steps,
-                              pamr_stride=pamr_stride, prob_thd=prob_thd, logit_scale=logit_scale,
-                              slide_stride=slide_stride, slide_crop=slide_crop, area_thd=area_thd,
-                              last_block=dict(attention="scclip", residual=False, ffn=False)),
-                    method_settings=ending), ours
+        return _baseline(name_path, model_name or clip_path or DEFAULT_WEIGHTS, device, pamr_steps=pamr_steps,
+                         pamr_stride=pamr_stride, prob_thd=prob_thd, logit_scale=logit_scale,
+                         slide_stride=slide_stride, slide_crop=slide_crop, area_thd=area_thd,
+                         last_block=dict(attention="scclip", residual=False, ffn=False), method_settings=ending), ours
 
     def make_encoder(self, recipe: Recipe) -> SCCLIPEncoder:
         recipe.method_settings.check_depth(len(self.visual.transformer.resblocks))
@@ -237,11 +237,11 @@ class ResCLIPSegmentor(TrainingFreeSegmentor):
         last_block = dict(attention=RESCLIP_ATTENTION[attn_strategy], residual=keep, ffn=keep,
                           gaussian_std=gaussian_std, fuse_blocks=RCS_BLOCKS if use_rcs else (),
                           fuse_weight=options.attn_rcs_weights[1])
-        return dict(_baseline(name_path, model_name or clip_path or DEFAULT_WEIGHTS, device, pamr_steps=pamr_steps,
-                              pamr_stride=pamr_stride, prob_thd=prob_thd, logit_scale=logit_scale,
-                              slide_stride=slide_stride, slide_crop=slide_crop, renormalise=True,
-                              whole_image_via_input=True, whole_image_pamr=True, last_block={}),
-                    last_block=last_block, method_settings=options), ours
+        return _baseline(name_path, model_name or clip_path or DEFAULT_WEIGHTS, device, pamr_steps=pamr_steps,
+                         pamr_stride=pamr_stride, prob_thd=prob_thd, logit_scale=logit_scale,
+                         slide_stride=slide_stride, slide_crop=slide_crop, renormalise=True,
+                         whole_image_via_input=True, whole_image_pamr=True, last_block=last_block,
+                         method_settings=options), ours
 
     def make_encoder(self, recipe: Recipe) -> ResCLIPEncoder:
         blocks = len(self.visual.transformer.resblocks)

@@ -33,6 +33,7 @@ from . import budget, pamr
 from .backbone import DenseEncoder, ForwardState, LastBlock, qkv
 from .kernels import neighbourhood_bias
 from .settings import FLAG, FRACTION, Rule, SettingError, Validated, setting
+from .slide import patch_logits
 
 FIRST_PASS_PAMR = (10, (8, 16))  # steps and dilations of the first pass's PAMR, fixed by the method
 RCS_BLOCKS = (6, 7, 8, 9)  # 1-based blocks whose attention maps RCS averages (the authors' 0-based 5-8)
@@ -191,8 +192,7 @@ class ResCLIPEncoder(DenseEncoder):
         settings, images = self.options, state.images
         gh, gw = state.grid
         patch = visual.conv1.kernel_size
-        feats = F.normalize((visual.ln_post(dense) @ visual.proj)[:, 1:].float(), dim=-1)
-        logits = (feats @ self.query_features.float().T).transpose(1, 2).reshape(len(feats), -1, gh, gw)
+        logits = patch_logits(visual, images, self.query_features, lambda _: visual.ln_post(dense) @ visual.proj)
         # contiguous: the resize keeps the transposed layout, which makes PAMR's shifted slices three times slower
         logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False).contiguous()
         steps, dilations = FIRST_PASS_PAMR

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .backbone import DenseEncoder, ForwardState, LastBlock
-from .settings import FRACTION, WHOLE, Rule, SettingError, Validated, setting
+from .settings import FRACTION, WHOLE, WHOLE_POSITIVE, SettingError, Validated, setting
 
 NEIGHBOURS = 30  # the LOF's k
 CONTAMINATION = 0.05  # outliers: above the 1 - 0.05 quantile of the scores
@@ -58,9 +58,7 @@ class SCCLIPEnding(Validated):
     pre_adjust_idx: int = setting(8, WHOLE, "the block (index) whose repaired tokens give M and A_pre")
     post_adjust_idx: int = setting(3, WHOLE, "the block (index) whose tokens give A_post")
     multi_start_idx: int = setting(3, WHOLE, "first block (index) summed for the second pass")
-    multi_end_idx: int = setting(10, Rule("a whole number, 1 or more", lambda v: isinstance(v, int)
-                                          and not isinstance(v, bool) and v >= 1),
-                                 "end (exclusive) of the blocks summed for the second pass")
+    multi_end_idx: int = setting(10, WHOLE_POSITIVE, "end (exclusive) of the blocks summed for the second pass")
     res_cls: float = setting(0.3, FRACTION, "ρ: weight of the class token added after the last block")
 
     def __post_init__(self) -> None:

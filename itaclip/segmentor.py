@@ -36,7 +36,7 @@ from . import budget, llm_texts, reference, tiles
 from .backbone import ITACLIP, DenseEncoder, LastBlock
 from .class_files import load_texts, read_auxiliary_texts
 from .postprocess import postprocess
-from .settings import Compute, Protocol, SettingError
+from .settings import Compute, Protocol, SettingError, settable
 from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, patch_padding, stitch, window_grid
 from .text import query_embeddings
 from .views import NUM_VIEWS, combine_views, make_views
@@ -164,7 +164,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
         background = recipe.background
         if background is None:
             background = recipe.dataset_name in BACKGROUND_DATASETS
-        self.recipe, self.dataset_name = recipe, recipe.dataset_name
+        self.dataset_name = recipe.dataset_name
         self.last_block, self.protocol, self.compute = recipe.last_block, recipe.protocol, recipe.compute
         # Texts first: a missing or unfetchable file fails before the weights are read.
         aux_path = None if recipe.auxiliary_text_path is None else llm_texts.resolve(recipe.auxiliary_text_path)
@@ -207,11 +207,11 @@ class TrainingFreeSegmentor(BaseSegmentor):
         fixed = [key for key in changes if key in BUILD_ONLY]
         if fixed:
             raise SettingError(f"{fixed[0]}: set only when the model is built; build another model to change it")
+        unknown = [key for key in changes if key not in settable()]
+        if unknown:
+            raise SettingError(f"{unknown[0]}: not a setting; settings: {', '.join(settable())}")
         protocol = self.protocol.changed(**{k: v for k, v in changes.items() if k in Protocol.keys()})
         compute = self.compute.changed(**{k: v for k, v in changes.items() if k in Compute.keys()})
-        unknown = [key for key in changes if key not in Protocol.keys() + Compute.keys()]
-        if unknown:
-            raise SettingError(f"{unknown[0]}: not a setting; settings: {', '.join(Protocol.keys() + Compute.keys())}")
         remix = protocol.def_coefficient != self.protocol.def_coefficient and self.auxiliary_texts is not None
         self.protocol, self.compute = protocol, compute
         if remix:
