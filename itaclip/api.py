@@ -34,6 +34,7 @@ from . import (
     provenance,
 )
 from .class_files import parse_names, read_auxiliary_texts, split_list  # parse_names: also importable from here
+from .methods import resolved_recipe
 from .presets import (
     DEFAULT_WEIGHTS,
     DEVICE_VARIABLE,
@@ -68,8 +69,7 @@ def class_names_of(classes: Sequence[str | Sequence[str]], background: str | Seq
 
 def preset_recipe(preset: str) -> Recipe:
     """The typed settings a preset's config resolves to (its method's adapter applied; nothing loaded)."""
-    keys = load_preset(preset).model.to_dict()
-    return MODELS.get(keys.pop("type", "ITACLIPSegmentor")).resolve(**keys)
+    return resolved_recipe(load_preset(preset).model.to_dict())
 
 
 # ---------------------------------------------------------------------------------------- segmenter

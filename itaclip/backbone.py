@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import budget
 from .kernels import AttentionKernel, KernelContext, get_kernel
 from .settings import BLOCKS, FLAG, FRACTION, POSITIVE, Rule, SettingError, Validated, setting
 
@@ -42,7 +43,8 @@ class LastBlock(Validated):
     ``A = (1-w) A_L + w mean(A_fused)`` with ``w = fuse_weight``; ``residual``:
     ``x + out_proj(A v)`` or ``out_proj(A v)`` alone; ``ffn``: whether the
     block's feed-forward half runs; ``gaussian_std``: the spread of NACLIP's
-    neighbourhood bias, for the kernels that use one.
+    neighbourhood bias, for the kernels that use one; ``proxy_beta`` and
+    ``proxy_gamma``: β and γ of ProxyCLIP's proxy attention (kernel ``"proxy"``).
     """
 
     attention: str = setting("qq+kk", Rule("the name of a registered attention kernel", lambda v: isinstance(v, str)),
@@ -52,6 +54,8 @@ class LastBlock(Validated):
     fuse_blocks: tuple[int, ...] = setting((7, 8, 10), BLOCKS, "blocks whose maps are mixed into the last one")
     fuse_weight: float = setting(0.5, FRACTION, "weight w of the mixed-in maps")
     gaussian_std: float = setting(5.0, POSITIVE, "spread of NACLIP's Gaussian neighbourhood bias")
+    proxy_beta: float = setting(1.2, POSITIVE, "β of ProxyCLIP's mask: similarities below β·mean are dropped")
+    proxy_gamma: float = setting(3.0, POSITIVE, "γ of ProxyCLIP's proxy attention: the scale of its scores")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,12 +88,26 @@ def positional_embedding(visual: nn.Module, grid_h: int, grid_w: int) -> Tensor:
     uses the table as it is.
     """
     table = visual.positional_embedding
-    n = table.shape[0] - 1
-    if grid_h * grid_w == n:
+    if grid_h * grid_w == table.shape[0] - 1:
         return table
-    g, dim = int(math.isqrt(n)), table.shape[1]
+    return resample_positions(table, grid_h, grid_w)
+
+
+def resample_positions(table: Tensor, grid_h: int, grid_w: int) -> Tensor:
+    """A positional table (1 + g*g, D), class row first, resampled to a ``grid_h x grid_w`` patch grid.
+
+    The ``g x g`` patch rows (row-major) go through PyTorch's bicubic (A = -0.75,
+    ``align_corners=False``) with ``scale_factor=((grid_h + 0.1)/g, (grid_w + 0.1)/g)``: a factor, not a
+    size, so output index ``o`` reads source ``(o + 0.5) g / (grid_h + 0.1) - 0.5``. CLIP's and DINO's code
+    both resample this way (they differ only in when: :func:`positional_embedding`,
+    :func:`itaclip.dino.positions`). Computed in fp32, returned in the table's dtype.
+    """
+    n, dim = table.shape[0] - 1, table.shape[1]
+    g = math.isqrt(n)
     grid = table[1:].float().reshape(1, g, g, dim).permute(0, 3, 1, 2)
     grid = F.interpolate(grid, scale_factor=((grid_h + 0.1) / g, (grid_w + 0.1) / g), mode="bicubic")
+    if grid.shape[-2:] != (grid_h, grid_w):
+        raise ValueError(f"positional table {g}x{g} resampled to {tuple(grid.shape[-2:])}, not {grid_h}x{grid_w}")
     grid = grid.permute(0, 2, 3, 1).reshape(grid_h * grid_w, dim)
     return torch.cat([table[:1], grid.to(table.dtype)])
 
@@ -111,6 +129,7 @@ def mixed_attention(last: tuple[Tensor, Tensor, Tensor], kept: list[tuple[Tensor
     """
     q, k, v = last
     kernel = get_kernel(block.attention)
+    v = kernel.values(v, context)
 
     def term(q_: Tensor, k_: Tensor) -> Tensor:
         if fused:
@@ -150,9 +169,22 @@ class DenseEncoder(nn.Module):
     override the hooks; by default the forward is what ``block`` says, nothing more.
     """
 
+    first_patch_row = 1  # the output's rows before the patch rows: CLIP's class token
+
     def __init__(self, block: LastBlock = ITACLIP, guide: nn.Module | None = None):
         super().__init__()
         self.block, self.guide = block, guide
+
+    def output_grid(self, visual: nn.Module, height: int, width: int) -> tuple[int, int]:
+        """The grid of the patch rows :meth:`forward` returns for an ``height x width`` input: CLIP's."""
+        return patch_grid(visual, height, width)
+
+    def pass_bytes(self, visual: nn.Module, height: int, width: int) -> int:
+        """A rough upper bound on the memory one ``height x width`` image takes in a forward pass
+        (:func:`itaclip.budget.tower_bytes` of CLIP's tower; a method with a second model adds its own)."""
+        grid_h, grid_w = patch_grid(visual, height, width)
+        return budget.tower_bytes(grid_h * grid_w + 1, visual.conv1.out_channels,
+                                  visual.transformer.resblocks[0].attn.num_heads, visual.conv1.weight.element_size())
 
     @property
     def kernel(self) -> AttentionKernel:

@@ -1,7 +1,7 @@
 """The memory-budget policy, in one place: how much a forward pass, a full-size tile and an image may take.
 
 * A forward pass (all windows x views of an image, split into passes,
-  :func:`itaclip.slide.images_per_pass`): ``memory_budget_mb`` when given,
+  :func:`images_per_pass`): ``memory_budget_mb`` when given,
   else half the free CUDA memory, or 64 MiB on a CPU, where passes whose
   activations stay near the caches run fastest (225 tiny-model crops: 2.4 s
   in chunks of 4-8 images, 4.3 s in one chunk).
@@ -81,3 +81,16 @@ def working_pixels(per_pixel: int, tile: int, free: int) -> int:
     number = max(1, (int(0.9 * free) - tile) // per_pixel)
     drop = max(0, len(str(number)) - 2)
     return number // 10**drop * 10**drop
+
+
+def tower_bytes(tokens: int, width: int, heads: int, element_size: int) -> int:
+    """A rough upper bound on the memory one image takes in a ViT block of ``tokens`` tokens: the residual
+    stream, q/k/v, the MLP's hidden layer and the q/k kept for the last block (about 16 token-width
+    tensors), plus one attention matrix per head if the attention kernel materialises it; doubled for slack."""
+    return 2 * element_size * (16 * tokens * width + 2 * heads * tokens * tokens)
+
+
+def images_per_pass(per_image_bytes: int, budget_bytes: int) -> int:
+    """How many images of ``per_image_bytes`` each (an encoder's
+    :meth:`~itaclip.backbone.DenseEncoder.pass_bytes`) one forward pass may take within ``budget_bytes``."""
+    return max(1, budget_bytes // per_image_bytes)

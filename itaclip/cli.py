@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 # Only light modules here: --help, usage errors and file checks answer before torch and mmseg load.
-from . import llm_texts
+from . import llm_texts, vfm
 from .class_files import (
     TextFileError,
     check_auxiliary_names,
@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "ARCH:TAG of open_clip (e.g. ViT-B-16:laion2b_s34b_b88k), ARCH:PATH or "
                                        "hf-hub:ORG/NAME (default: $ITACLIP_CLIP_WEIGHTS, else ViT-B/16)")
     seg.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: $ITACLIP_DEVICE, else cuda if available)")
+    for command in (seg, web):
+        command.add_argument("--vfm-weights", help="the second vision model of methods that have one (ProxyCLIP's "
+                             "DINO): a DINO release (dino_vitb8, dino_vits8, ...), hf-hub:ORG/NAME or the path of a "
+                             "DINO state dict (default: the method's own, downloaded once)")
     seg.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                      help="a model setting, repeatable: --set slide_stride=56 --set pamr_steps=5")
     seg.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT}); "
@@ -290,6 +294,17 @@ def check_device(args: argparse.Namespace) -> None:
                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
 
 
+def check_vfm_weights(args: argparse.Namespace) -> bool:
+    """Whether ``--vfm-weights`` was given; a name that is none of the spellings is a usage error (no download)."""
+    if args.vfm_weights is None:
+        return False
+    try:
+        vfm.check_name(args.vfm_weights)
+    except vfm.VFMError as err:
+        raise UsageError(f"--vfm-weights {args.vfm_weights}: {err}") from None
+    return True
+
+
 def writable_folder(out: Path) -> bool:
     """Create ``out`` if needed and test-write it before anything loads; whether it was created now."""
     created = not out.exists()
@@ -306,6 +321,8 @@ def segment(args: argparse.Namespace) -> int:
     """Build the model once, segment every image, report unreadable ones; the exit status."""
     check_device(args)
     overrides = parse_overrides(args.overrides)
+    if check_vfm_weights(args):
+        overrides["vfm_name"] = args.vfm_weights
     images = find_images(args.inputs)
     created = writable_folder(args.out)
     try:
@@ -317,6 +334,7 @@ def segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .api import ImageTooLarge
+    from .kernels import ProxyMaskError
     from .render import ImageReadError, image_size, to_rgb
 
     settings = dict(segmenter.settings, overrides=overrides)
@@ -345,7 +363,7 @@ def segment(args: argparse.Namespace) -> int:
             failures += 1
             tqdm.write(f"{image}: cannot read image ({err})", file=sys.stderr)
             continue
-        except ImageTooLarge as err:
+        except (ImageTooLarge, ProxyMaskError) as err:  # this image only: the others are still segmented
             failures += 1
             tqdm.write(f"{image}: {in_command_words(str(err), args)}", file=sys.stderr)
             continue
@@ -379,6 +397,7 @@ def list_presets() -> int:
 def serve(args: argparse.Namespace) -> int:
     """``itaclip serve``: checks in one line, then the page (itaclip.web) until interrupted (a normal stop)."""
     check_device(args)
+    check_vfm_weights(args)
     if args.preset is not None:
         load_preset_or_fail(args.preset)
     if not 0 < args.port < 65536:
@@ -389,7 +408,7 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"the web page needs Gradio ({err}); install it with pip install -e \".[web]\" "
                          "(or pip install \"itaclip[web]\")") from None
     try:
-        web.serve(args.weights, args.device, args.host, args.port, args.preset)
+        web.serve(args.weights, args.device, args.host, args.port, args.preset, args.vfm_weights)
     except KeyboardInterrupt:
         pass
     return 0
@@ -429,8 +448,8 @@ def in_command_words(message: str, args: argparse.Namespace) -> str:
     """An API message in the command's vocabulary: its options, and which variable a value came from."""
     weights = "--weights" if args.weights else f"{WEIGHTS_VARIABLE} (set in the environment)" \
         if os.environ.get(WEIGHTS_VARIABLE) else "--weights"
-    return message.replace("model_name", weights).replace("device='cpu'", "--device cpu").replace(
-        "max_pixels=", "--max-pixels ")
+    return message.replace("vfm_name", "--vfm-weights").replace("model_name", weights).replace(
+        "device='cpu'", "--device cpu").replace("max_pixels=", "--max-pixels ")
 
 
 if __name__ == "__main__":

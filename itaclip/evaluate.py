@@ -130,7 +130,7 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
     line before any slow work starts.
     """
     from itaclip import llm_texts, provenance
-    from itaclip.methods import weights_name
+    from itaclip.methods import resolved_recipe, weights_name
     from itaclip.weights import default_precision
 
     if args.texts:
@@ -138,9 +138,11 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
     check_data(cfg)
     texts = provenance.texts_record(cfg.model.get("auxiliary_text_path"))  # texts first: they fail fastest
     weights = provenance.weights_record(weights_name(cfg.model))
+    vfm_name = resolved_recipe(cfg.model).vfm_name
+    second = {} if vfm_name is None else dict(vfm=provenance.vfm_record(vfm_name))
     precision = cfg.model.get("precision") or default_precision(cfg.model.device)
     return dict(config=dict(file=str(Path(cfg.filename).resolve()), merged=cfg.pretty_text),
-                weights=weights, llm_texts=texts, software=provenance.software_record(),
+                weights=weights, **second, llm_texts=texts, software=provenance.software_record(),
                 device=provenance.device_record(cfg.model.device, precision),
                 data=dict(root=str(Path(cfg.test_dataloader.dataset.data_root).resolve()), images=None))
 
@@ -199,6 +201,7 @@ def main(argv=None, prog: str | None = None) -> dict:
     import itaclip.models  # noqa: F401  (registers the models, data sets and hooks in mmseg)
     from itaclip.atomic import atomic_write
     from itaclip.datasets import LabelFileError
+    from itaclip.kernels import ProxyMaskError
 
     try:
         record = run_record(cfg, args)
@@ -211,7 +214,7 @@ def main(argv=None, prog: str | None = None) -> dict:
         if get_rank() == 0:
             log_record(record, runner.logger)
         metrics = runner.test()
-    except (itaclip.TextFileError, itaclip.WeightsError, LabelFileError) as err:  # say what to fix, in one line
+    except (itaclip.TextFileError, itaclip.WeightsError, LabelFileError, ProxyMaskError) as err:  # what to fix
         sys.exit(f"{PROG}: {last_line(err)}")
     if get_rank() == 0:
         out = Path(cfg.work_dir) / "metrics.json"

@@ -13,6 +13,9 @@ per-head ``q`` and ``k`` (B, heads, T, head_dim), with ``s = head_dim ** -0.5``:
 ``"identity"``      ``A = I``: every token keeps its own value                       MaskCLIP
 ``"scclip"``        ``(softmax(M~) + softmax(k k^T s)) / 2``, ``M~ = 3 (M - mean M)``  SC-CLIP
                     at -inf where negative, ``M`` a similarity (``context.guide``)
+``"proxy"``         ``softmax(γ (S - β mean S))`` at -inf where negative, ``S`` the    ProxyCLIP
+                    cosine similarity of a second vision model's patch features
+                    (``context.guide``), on that model's grid; q and k unused
 ==================  ===============================================================  ===================
 
 Each kernel keeps two forms side by side: :meth:`AttentionKernel.attention_map`,
@@ -79,6 +82,11 @@ class AttentionKernel:
     def attend(self, q: Tensor, k: Tensor, v: Tensor, context: KernelContext) -> Tensor:
         """``A v``, (B, heads, T, head_dim); by default through the literal map."""
         return self.attention_map(q, k, context) @ v
+
+    def values(self, v: Tensor, context: KernelContext) -> Tensor:
+        """The values ``A`` applies to, from the block's own (B, heads, T, head_dim): these, unchanged (a
+        kernel whose map lives on another grid resamples them)."""
+        return v
 
 
 KERNELS: dict[str, AttentionKernel] = {}
@@ -238,3 +246,58 @@ class SimilarityGuided(AttentionKernel):
         scores = self.guide_scores(context.guide).to(v.dtype)
         guided = F.scaled_dot_product_attention(torch.zeros_like(k), k, v, attn_mask=scores)  # softmax(M~) v
         return (guided + F.scaled_dot_product_attention(k, k, v)) / 2
+
+
+class ProxyMaskError(SettingError):
+    """ProxyCLIP's threshold masks every entry of some row: its attention would be NaN."""
+
+
+@register_kernel("proxy")
+class ProxyAttention(AttentionKernel):
+    """ProxyCLIP's proxy attention: the attention comes from a second vision model, CLIP gives the values.
+
+    With ``f`` the guide's patch features (``context.guide``, (B, C, I, J)) L2-normalised per patch and
+    flattened row-major to (B, C, M), ``S = f^T f`` (M x M cosine similarities, fp32), ``mu`` the mean of all
+    its entries (diagonal included):
+
+        ``A = softmax((S - β mu) γ)`` over each row, entries below 0 at -inf (a pair is kept iff ``S >= β mu``),
+
+    one map for every head (β = ``proxy_beta``, γ = ``proxy_gamma`` of the last block). It applies to the
+    block's values without the class row, resized bilinearly (``align_corners=False``) from CLIP's patch grid
+    to the guide's ``I x J`` (:meth:`values`); the output has ``M`` rows on the guide's grid and no class row.
+    A threshold ``β mu`` above a row's largest similarity (a window of near-uniform content with a large β)
+    would mask the whole row: that is a :class:`ProxyMaskError`, not a NaN.
+    """
+
+    def check(self, block):
+        if block.residual or block.ffn or block.fuse_blocks:
+            raise SettingError("attention='proxy': the proxy attention replaces the whole last block (its output "
+                               "lies on the guide's grid): set residual=False, ffn=False, fuse_blocks=()")
+
+    @staticmethod
+    def scores(guide: Tensor, beta: float, gamma: float) -> Tensor:
+        """``(S - β mu) γ`` with the entries below 0 at -inf, (B, 1, M, M), fp32 (the literal steps)."""
+        f = F.normalize(guide.float().flatten(2), dim=1, eps=1e-12)  # (B, C, M)
+        similarity = f.transpose(1, 2) @ f
+        threshold = beta * similarity.mean(dim=(-2, -1), keepdim=True)
+        if (similarity.amax(-1, keepdim=True) < threshold).any():
+            worst = (threshold / similarity.amax(-1, keepdim=True)).max().item()
+            raise ProxyMaskError(f"beta={beta}: the proxy mask beta*mean(S) masks every patch of a row (a window of "
+                                 f"near-uniform content; the threshold is {worst:.3f} times that row's largest "
+                                 "similarity); use a smaller beta")
+        scores = (similarity - threshold) * gamma
+        return scores.masked_fill(scores < 0, float("-inf"))[:, None]
+
+    def attention_map(self, q, k, context):
+        return self.scores(context.guide, context.block.proxy_beta, context.block.proxy_gamma).softmax(-1)
+
+    def attend(self, q, k, v, context):  # softmax(scores) v with a zero query: the scores are the mask alone
+        scores = self.scores(context.guide, context.block.proxy_beta, context.block.proxy_gamma)
+        return F.scaled_dot_product_attention(torch.zeros_like(v), v, v, attn_mask=scores.to(v.dtype))
+
+    def values(self, v, context):
+        b, heads, _, head_dim = v.shape
+        grid_h, grid_w = context.grid
+        patches = v[:, :, 1:].transpose(2, 3).reshape(b, heads * head_dim, grid_h, grid_w)
+        patches = F.interpolate(patches, size=context.guide.shape[-2:], mode="bilinear", align_corners=False)
+        return patches.reshape(b, heads, head_dim, -1).transpose(2, 3)

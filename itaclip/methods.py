@@ -27,6 +27,10 @@ mean in the shared vocabulary; the computation is the one segmentor's.
 ``ResCLIPSegmentation``            ResCLIP (Yang et al., CVPR 2025): RCS (blocks 6-9's maps mixed in) and SFR (a
                                    first pass's labels fed back into a second) over NACLIP's attention, or
                                    SCLIP's, ClearCLIP's, CLIP's (:mod:`itaclip.resclip`); NACLIP's protocol
+``ProxyCLIPSegmentation``          ProxyCLIP (Lan et al., ECCV 2024): a second vision model (DINO) gives the
+                                   last block's attention, CLIP the values, on DINO's grid
+                                   (:mod:`itaclip.proxyclip`); windows of 336 padded to multiples of 56; no
+                                   PAMR, no closing; class lines split on "; "
 =================================  =========================================================================
 """
 from __future__ import annotations
@@ -34,14 +38,17 @@ from __future__ import annotations
 from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 
 # isort: split
+from pathlib import Path
 from typing import Any
 
 from mmseg.registry import MODELS
 
+from .proxyclip import PROXYCLIP_PADDING, ProxyEncoder, VisionGuide
 from .resclip import RCS_BLOCKS, ResCLIPEncoder, ResCLIPOptions, check_strategy
 from .scclip import SCCLIPEncoder, SCCLIPEnding
-from .segmentor import DEFAULT_WEIGHTS, Recipe, TrainingFreeSegmentor
-from .settings import SettingError
+from .segmentor import DEFAULT_WEIGHTS, Recipe, TrainingFreeSegmentor, clip_normalisation
+from .settings import POSITIVE, SettingError
+from .weights import OPENAI_NAMES
 
 Keys = tuple[dict[str, Any], dict[str, Any]]
 
@@ -259,9 +266,64 @@ class ResCLIPSegmentor(TrainingFreeSegmentor):
         self.encoder.logit_scale = self.protocol.logit_scale
 
 
+def proxyclip_weights(clip_type: str | None, model_type: str | None) -> str:
+    """The CLIP weights ProxyCLIP's ``clip_type`` (open_clip's pretrained tag, or here a checkpoint path) and
+    ``model_type`` (open_clip's model name, ``/`` read as ``-``) pick."""
+    if clip_type is None or model_type is None:
+        missing = "clip_type" if clip_type is None else "model_type"
+        raise SettingError(f"{missing}: ProxyCLIP needs clip_type and model_type (its configs give 'openai' and "
+                           "'ViT-B/16'), or model_name=<any CLIP spelling>")
+    if Path(str(clip_type)).expanduser().is_file():
+        return str(clip_type)
+    if clip_type == "openai" and model_type in OPENAI_NAMES:
+        return model_type
+    return f"{model_type.replace('/', '-')}:{clip_type}"
+
+
+PROXYCLIP_VFMS = ("dino", "dinov2", "sam", "mae")  # the authors' switches; only DINO is built here
+
+
+@MODELS.register_module(name="ProxyCLIPSegmentation")
+class ProxyCLIPSegmentor(TrainingFreeSegmentor):
+    """ProxyCLIP with its authors' keys: ``clip_type``/``model_type`` (CLIP's open_clip tag and model;
+    ``clip_type`` may also be a checkpoint path), ``vfm_model`` (``'dino'``) with ``checkpoint`` (None: DINO
+    ViT-B/8's release, downloaded once; or any :mod:`itaclip.vfm` spelling: a local DINO state dict, another
+    DINO release, ``hf-hub:...``), ``beta``/``gamma`` (the proxy mask's threshold and scale),
+    ``logit_scale``, ``prob_thd``, ``slide_crop``/``slide_stride``. ``model_name`` wins over the CLIP keys,
+    ``vfm_name`` over ``checkpoint``."""
+
+    uses_vfm = True
+
+    @classmethod
+    def method_keys(cls, clip_type: str | None = None, model_type: str | None = None, vfm_model: str | None = None,
+                    name_path: str | None = None, checkpoint: str | None = None, device=None,
+                    prob_thd: float = 0.0, logit_scale: float = 40, beta: float = 1.2, gamma: float = 3.0,
+                    slide_stride: int = 112, slide_crop: int = 336, model_name: str | None = None,
+                    **ours: Any) -> Keys:
+        if vfm_model != "dino":
+            what = "is not built here" if vfm_model in PROXYCLIP_VFMS else "is not one of ProxyCLIP's"
+            raise SettingError(f"vfm_model={vfm_model!r}: ProxyCLIP's vfm_model {what}; use 'dino' (DINO ViT-S/B "
+                               "with patch 8 or 16: checkpoint= a release name such as 'dino_vits8', or a file)")
+        for key, value in (("beta", beta), ("gamma", gamma)):
+            if not POSITIVE.test(value):
+                raise SettingError(f"{key}={value!r}: ProxyCLIP's {key} must be {POSITIVE.what}")
+        last_block = dict(attention="proxy", residual=False, ffn=False, proxy_beta=beta, proxy_gamma=gamma)
+        return _baseline(name_path, model_name or proxyclip_weights(clip_type, model_type), device, pamr_steps=0,
+                         prob_thd=prob_thd, logit_scale=logit_scale, slide_stride=slide_stride,
+                         slide_crop=slide_crop, window_padding=True, padding_multiple=PROXYCLIP_PADDING,
+                         name_separator="; ", vfm_name=checkpoint or "dino_vitb8", last_block=last_block), ours
+
+    def make_encoder(self, recipe: Recipe) -> ProxyEncoder:
+        return ProxyEncoder(recipe.last_block, VisionGuide(self.vfm.model, *clip_normalisation(self.clip.model)))
+
+
+def resolved_recipe(model_cfg: dict) -> Recipe:
+    """The typed recipe of a model config, whichever method's keys it uses (nothing is loaded)."""
+    keys = {key: value for key, value in dict(model_cfg).items() if key != "type"}
+    return MODELS.get(model_cfg.get("type", "ITACLIPSegmentor")).resolve(**keys)
+
+
 def weights_name(model_cfg: dict) -> str:
     """The CLIP weights a model config asks for, whichever method's keys it uses (its resolved
     ``model_name``; nothing is loaded)."""
-    keys = {key: value for key, value in dict(model_cfg).items() if key != "type"}
-    method = MODELS.get(model_cfg.get("type", "ITACLIPSegmentor"))
-    return str(method.resolve(**keys).model_name)
+    return str(resolved_recipe(model_cfg).model_name)

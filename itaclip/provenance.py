@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import fetch, llm_texts
+from . import fetch, llm_texts, vfm
 from .weights import resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,6 +24,13 @@ def weights_record(model_name: str) -> dict:
     """The CLIP weights: the name given, the file it resolved to and that file's SHA-256."""
     path = resolve(model_name)
     return dict(model_name=str(model_name), path=str(path.resolve()), sha256=fetch.file_sha256(path))
+
+
+def vfm_record(vfm_name: str) -> dict:
+    """The second vision model's weights (ProxyCLIP's DINO): the name given, its file and that file's SHA-256
+    (fetched on first use; DINO pins no digest, so this record is what identifies the file)."""
+    path = vfm.resolve(vfm_name)
+    return dict(vfm_name=str(vfm_name), path=str(path.resolve()), sha256=fetch.file_sha256(path))
 
 
 def texts_record(reference) -> dict:

@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .backbone import patch_grid
 from .pamr import NEIGHBOURS
 from .slide import patch_padding, window_grid
 from .views import blur, grayscale
@@ -29,8 +28,9 @@ def _view_logits(model, view: Tensor, size) -> Tensor:
 
 
 def _upsample(model, feats: Tensor, view: Tensor, size) -> Tensor:
-    grid_h, grid_w = patch_grid(model.visual, *view.shape[-2:])
-    logits = (feats[:, 1:] @ model.query_features.float().T).transpose(1, 2).reshape(1, -1, grid_h, grid_w)
+    grid_h, grid_w = model.encoder.output_grid(model.visual, *view.shape[-2:])
+    patches = feats[:, model.encoder.first_patch_row:]
+    logits = (patches @ model.query_features.float().T).transpose(1, 2).reshape(1, -1, grid_h, grid_w)
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
@@ -99,7 +99,8 @@ def _slide(model, image: Tensor, ori_shape) -> Tensor:
     for w in window_grid(height, width, model.protocol.slide_crop, model.protocol.slide_stride):
         crop = image[..., w.y1:w.y2, w.x1:w.x2]
         if model.protocol.window_padding:  # pad to whole patches, take the window's part of the padded logits
-            (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:])
+            (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:],
+                                                         model.protocol.padding_multiple)
             logits = crop_logits(model, F.pad(crop, (left, right, top, bottom)))
             logits = logits[..., top:top + crop.shape[-2], left:left + crop.shape[-1]]
         else:

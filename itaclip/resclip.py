@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import budget, pamr
-from .backbone import DenseEncoder, ForwardState, LastBlock, qkv
+from .backbone import DenseEncoder, ForwardState, LastBlock, patch_grid, qkv
 from .kernels import neighbourhood_bias
 from .settings import FLAG, FRACTION, Rule, SettingError, Validated, setting
 from .slide import patch_logits
@@ -192,7 +192,8 @@ class ResCLIPEncoder(DenseEncoder):
         settings, images = self.options, state.images
         gh, gw = state.grid
         patch = visual.conv1.kernel_size
-        logits = patch_logits(visual, images, self.query_features, lambda _: visual.ln_post(dense) @ visual.proj)
+        logits = patch_logits(images, self.query_features, lambda _: visual.ln_post(dense) @ visual.proj,
+                              patch_grid(visual, *images.shape[-2:]))
         # contiguous: the resize keeps the transposed layout, which makes PAMR's shifted slices three times slower
         logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False).contiguous()
         steps, dilations = FIRST_PASS_PAMR

@@ -30,15 +30,19 @@ from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import Tensor
 
 from . import budget, llm_texts, reference, tiles
 from .backbone import ITACLIP, DenseEncoder, LastBlock
 from .class_files import load_texts, read_auxiliary_texts
+from .kernels import ProxyMaskError
 from .postprocess import postprocess
+from .provenance import vfm_record
 from .settings import Compute, Protocol, SettingError, settable
-from .slide import batched, coverage, crop_windows, images_per_pass, patch_logits, patch_padding, stitch, window_grid
+from .slide import batched, coverage, crop_windows, patch_logits, patch_padding, stitch, window_grid
 from .text import query_embeddings
+from .vfm import load_vfm
 from .views import NUM_VIEWS, combine_views, make_views
 from .weights import load_clip
 
@@ -50,13 +54,19 @@ DEFAULT_WEIGHTS = "ViT-B/16"
 BUILD_ONLY = ("name_separator", "precision", "compile", "width_chunk_size")
 
 
-def preprocessor_for(clip: torch.nn.Module) -> dict:
-    """The data preprocessor of a CLIP's own normalisation: the paper's values for OpenAI's statistics
-    (every OpenAI and most open_clip weights), the model's (times 255) otherwise."""
+def clip_normalisation(clip: torch.nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """A CLIP's own normalisation, ``(mean, std)`` on the 0-1 scale (OpenAI's when the model names none)."""
     config = open_clip.get_model_preprocess_cfg(clip)
     mean, std = config.get("mean"), config.get("std")
     if mean is None or std is None:
-        return DATA_PREPROCESSOR
+        return OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+    return tuple(mean), tuple(std)
+
+
+def preprocessor_for(clip: torch.nn.Module) -> dict:
+    """The data preprocessor of a CLIP's own normalisation: the paper's values for OpenAI's statistics
+    (every OpenAI and most open_clip weights), the model's (times 255) otherwise."""
+    mean, std = clip_normalisation(clip)
     mean, std = [255 * m for m in mean], [255 * s for s in std]
     if all(abs(a - b) < 1e-2 for a, b in zip(mean + std, DATA_PREPROCESSOR["mean"] + DATA_PREPROCESSOR["std"])):
         return DATA_PREPROCESSOR
@@ -75,7 +85,9 @@ class Recipe:
     texts, ``name >=text`` lines: a path, or ``paper:<file>``/``ours:<file>``,
     see :mod:`itaclip.llm_texts`); ``device`` (None: CUDA when there is one);
     ``method_settings``: a method's own settings for its encoder (a frozen,
-    validated dataclass, e.g. :class:`~itaclip.scclip.SCCLIPEnding`), None for most.
+    validated dataclass, e.g. :class:`~itaclip.scclip.SCCLIPEnding`), None for most;
+    ``vfm_name``: a second vision model beside CLIP (any spelling of :mod:`itaclip.vfm`), loaded as
+    ``self.vfm`` for the method's encoder to use as its guide; None for CLIP-only methods.
     """
 
     model_name: str = DEFAULT_WEIGHTS
@@ -89,8 +101,10 @@ class Recipe:
     protocol: Protocol = field(default_factory=Protocol)
     compute: Compute = field(default_factory=Compute)
     method_settings: Any = None
+    vfm_name: str | None = None
 
-    INPUTS = ("model_name", "name_path", "classes", "background", "dataset_name", "auxiliary_text_path", "device")
+    INPUTS = ("model_name", "name_path", "classes", "background", "dataset_name", "auxiliary_text_path", "device",
+              "vfm_name")
 
     @classmethod
     def from_keys(cls, keys: dict[str, Any], method: str = "TrainingFreeSegmentor") -> "Recipe":
@@ -136,6 +150,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
     """
 
     encoder_class = DenseEncoder
+    uses_vfm = False  # whether the method's encoder takes a second vision model (``vfm_name``)
 
     @classmethod
     def method_keys(cls, **keys: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -157,6 +172,10 @@ class TrainingFreeSegmentor(BaseSegmentor):
 
     def __init__(self, **keys: Any):
         recipe = self.resolve(**keys)
+        if (recipe.vfm_name is not None) != self.uses_vfm:
+            raise SettingError(f"vfm_name: {self.registered_name()} "
+                               + ("has no second vision model; leave vfm_name out" if self.uses_vfm is False
+                                  else "needs a second vision model; give vfm_name"))
         super().__init__(data_preprocessor=SegDataPreProcessor(**DATA_PREPROCESSOR))
         device = torch.device(recipe.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if (recipe.name_path is None) == (recipe.classes is None):
@@ -175,6 +194,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
             aux = None if aux_path is None else [t for _, t in read_auxiliary_texts(aux_path)]
         self.clip = load_clip(recipe.model_name, device, self.compute.precision)
         self.clip_model = self.clip.model  # a module of the segmentor, so it moves with it
+        self.vfm = None if recipe.vfm_name is None else load_vfm(recipe.vfm_name, device, self.clip.precision)
         self.data_preprocessor = SegDataPreProcessor(**preprocessor_for(self.clip.model)).to(device)
         self.encoder = self.make_encoder(recipe).to(device)
         self.set_classes(classes, aux, background)
@@ -223,8 +243,9 @@ class TrainingFreeSegmentor(BaseSegmentor):
 
     def settings(self) -> dict[str, Any]:
         """The settings in force, as plain values (the run record's)."""
+        vfm = {} if self.vfm is None else dict(vfm=vfm_record(self.vfm.name))
         return dict(last_block=self.last_block.as_dict(), **self.protocol.as_dict(),
-                    precision=self.clip.precision)
+                    precision=self.clip.precision, **vfm)
 
     def _encode(self, images: Tensor) -> Tensor:
         """The dense features of a batch, through ``torch.compile`` when asked (one compilation per size)."""
@@ -240,7 +261,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
         windows = window_grid(height, width, self.protocol.slide_crop, self.protocol.slide_stride)
         crops, padding = crop_windows(image, windows), ((0, 0), (0, 0))
         if self.protocol.window_padding:
-            padding = patch_padding(self.visual, *crops.shape[-2:])
+            padding = patch_padding(self.visual, *crops.shape[-2:], self.protocol.padding_multiple)
             crops = F.pad(crops, (*padding[1], *padding[0]))
         grid = self._crop_grids(crops)
         return stitch(grid, windows, height, width, padding) / coverage(windows, height, width, grid.device)
@@ -251,11 +272,12 @@ class TrainingFreeSegmentor(BaseSegmentor):
         All crops x views go through the network in passes sized by the memory budget.
         """
         device = self.query_features.device
-        per_pass = images_per_pass(self.visual, *crops.shape[-2:],
-                                   budget.pass_bytes(device, self.compute.memory_budget_mb))
+        per_pass = budget.images_per_pass(self.encoder.pass_bytes(self.visual, *crops.shape[-2:]),
+                                          budget.pass_bytes(device, self.compute.memory_budget_mb))
+        grid = self.encoder.output_grid(self.visual, *crops.shape[-2:])
 
         def run(batch: Tensor) -> Tensor:
-            return patch_logits(self.visual, batch, self.query_features, self._encode)
+            return patch_logits(batch, self.query_features, self._encode, grid, self.encoder.first_patch_row)
 
         if not self.protocol.img_engineering:
             return batched(run, crops, per_pass)
@@ -345,7 +367,10 @@ class TrainingFreeSegmentor(BaseSegmentor):
             meta = sample.metainfo
             img_h, img_w = meta.get("img_shape", image.shape[-2:])[:2]
             ori_shape = tuple(meta.get("ori_shape", (img_h, img_w))[:2])
-            probs, labels = self.segment_image(image[:, :img_h, :img_w], ori_shape)
+            try:
+                probs, labels = self.segment_image(image[:, :img_h, :img_w], ori_shape)
+            except ProxyMaskError as err:  # name the image where a data set's is known
+                raise ProxyMaskError(f"{meta['img_path']}: {err}" if meta.get("img_path") else str(err)) from None
             sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
             if probs is not None:
                 sample.set_data(dict(seg_logits=PixelData(data=probs)))

@@ -121,7 +121,8 @@ class Protocol(Validated):
 
     Window: ``slide_crop``/``slide_stride`` (``slide_crop=0``: the whole image
     is one crop), ``window_padding`` (each window zero-padded to whole patches,
-    centred: ClearCLIP). Views: ``img_engineering`` (five views of each crop)
+    centred: ClearCLIP; or to a multiple of ``padding_multiple`` pixels:
+    ProxyCLIP's 56). Views: ``img_engineering`` (five views of each crop)
     mixed with ``img_eng_coefficient`` (lambda). Texts: ``def_coefficient``
     (beta, weight of a class's LLM text), ``name_separator`` (between the names
     of a class-file line). Refinement: ``pamr_steps``/``pamr_stride``
@@ -136,6 +137,8 @@ class Protocol(Validated):
     slide_crop: int = setting(224, WHOLE, "window side in pixels; 0: the whole image is one crop")
     slide_stride: int = setting(28, WHOLE_POSITIVE, "window stride in pixels")
     window_padding: bool = setting(False, FLAG, "windows zero-padded to whole patches, centred")
+    padding_multiple: int | None = setting(None, WHOLE_OR_NONE,
+                                           "window_padding pads to a multiple of this many pixels; None: a patch")
     img_engineering: bool = setting(True, FLAG, "five views of each crop (image engineering)")
     img_eng_coefficient: float = setting(0.75, FRACTION, "lambda: weight of views 1-3 against the flips")
     def_coefficient: float = setting(0.2, FRACTION, "beta: weight of a class's LLM text")

@@ -22,8 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .backbone import patch_grid
-
 
 class Window(NamedTuple):
     y1: int
@@ -107,9 +105,11 @@ def pad_to_multiple(size: int, multiple: int) -> tuple[int, int]:
     return extra // 2, extra - extra // 2
 
 
-def patch_padding(visual: nn.Module, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``((top, bottom), (left, right))`` that pad a ``height x width`` crop to whole patches of ``visual``."""
-    patch_h, patch_w = visual.conv1.kernel_size
+def patch_padding(visual: nn.Module, height: int, width: int,
+                  multiple: int | None = None) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` that pad a ``height x width`` crop to whole patches of ``visual``
+    (ClearCLIP), or to a multiple of ``multiple`` pixels on each side when given (ProxyCLIP's 56)."""
+    patch_h, patch_w = (multiple, multiple) if multiple else visual.conv1.kernel_size
     return pad_to_multiple(height, patch_h), pad_to_multiple(width, patch_w)
 
 
@@ -128,33 +128,17 @@ def _placement(starts: list[int], size: int, grid: int, total: int, device=None,
     return out
 
 
-def patch_logits(visual: nn.Module, images: Tensor, text_features: Tensor, encode) -> Tensor:
+def patch_logits(images: Tensor, text_features: Tensor, encode, grid: tuple[int, int], first_row: int = 1) -> Tensor:
     """Cosine logits of every patch against every query, (B, Q, grid_h, grid_w), fp32.
 
-    ``encode(images)`` gives the dense features (B, 1 + h*w, E) (a method's
-    :class:`~itaclip.backbone.DenseEncoder`, compiled or not).
+    ``encode(images)`` gives the dense features (B, first_row + h*w, E) (a method's
+    :class:`~itaclip.backbone.DenseEncoder`, compiled or not: its
+    :meth:`~itaclip.backbone.DenseEncoder.output_grid` and ``first_patch_row``, 1 for CLIP's class token).
     """
-    feats = encode(images)[:, 1:].float()
+    feats = encode(images)[:, first_row:].float()
     feats = F.normalize(feats, dim=-1)
-    grid_h, grid_w = patch_grid(visual, *images.shape[-2:])
     logits = feats @ text_features.float().T
-    return logits.transpose(1, 2).reshape(images.shape[0], -1, grid_h, grid_w)
-
-
-def images_per_pass(visual: nn.Module, height: int, width: int, budget_bytes: int) -> int:
-    """How many ``height x width`` images one forward pass may take within ``budget_bytes``.
-
-    A rough upper bound on the live tensors of one image in a block: the
-    residual stream, q/k/v, the MLP's hidden layer and the q/k kept for the
-    last block (about 16 token-width tensors), plus one attention matrix per
-    head if the attention kernel materialises it; doubled for slack.
-    """
-    grid_h, grid_w = patch_grid(visual, height, width)
-    tokens, dim = grid_h * grid_w + 1, visual.conv1.out_channels
-    heads = visual.transformer.resblocks[0].attn.num_heads
-    elem = visual.conv1.weight.element_size()
-    per_image = 2 * elem * (16 * tokens * dim + 2 * heads * tokens * tokens)
-    return max(1, budget_bytes // per_image)
+    return logits.transpose(1, 2).reshape(images.shape[0], -1, *grid)
 
 
 def batched(fn, inputs: Tensor, chunk: int) -> Tensor:

@@ -29,6 +29,7 @@ import gradio as gr  # noqa: E402
 
 from . import api, provenance  # noqa: E402
 from .class_files import parse_background, parse_classes  # noqa: E402
+from .kernels import ProxyMaskError  # noqa: E402
 from .presets import default_preset, presets  # noqa: E402
 from .render import ImageReadError, image_size, to_rgb  # noqa: E402
 from .results import save_results  # noqa: E402
@@ -59,8 +60,8 @@ def image_drop() -> gr.Image:
 class Models:
     """One :class:`~itaclip.api.Segmenter` per preset, built once, and the classes it was last given."""
 
-    def __init__(self, weights: str | None, device: str | None):
-        self.weights, self.device = weights, device
+    def __init__(self, weights: str | None, device: str | None, vfm_weights: str | None = None):
+        self.weights, self.device, self.vfm_weights = weights, device, vfm_weights
         self._built: dict[str, tuple[api.Segmenter, Any]] = {}
         self.lock = threading.RLock()  # held for a whole request: the model's settings are per request
         self.results = tempfile.TemporaryDirectory(prefix="itaclip_serve_")  # removed when the server stops
@@ -68,9 +69,11 @@ class Models:
     def get(self, preset: str, classes: list[list[str]], background: list[str] | None) -> api.Segmenter:
         with self.lock:
             key = (tuple(map(tuple, classes)), tuple(background or ()))
-            if preset not in self._built:
+            if preset not in self._built:  # the second vision model goes to the methods that have one
+                second = dict(vfm_name=self.vfm_weights) if self.vfm_weights and api.preset_recipe(preset).vfm_name \
+                    else {}
                 segmenter = api.Segmenter.from_classes(classes, background=background, weights=self.weights,
-                                                       device=self.device, preset=preset)
+                                                       device=self.device, preset=preset, **second)
                 self._built[preset] = segmenter, key
             segmenter, current = self._built[preset]
             if current != key:
@@ -136,7 +139,10 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
         except api.ImageTooLarge as err:
             raise gr.Error(f"{name}: {err}") from None
         progress(0.3, desc="segmenting")
-        result = segmenter.segment(rgb, probs=False)
+        try:
+            result = segmenter.segment(rgb, probs=False)
+        except ProxyMaskError as err:  # ProxyCLIP on an image of near-uniform content
+            raise gr.Error(f"{name}: {err}") from None
         settings = dict(segmenter.settings)
     out = Path(tempfile.mkdtemp(dir=models.results.name))  # one folder a request: names never collide
     stem = Path(name).stem or "image"
@@ -146,10 +152,12 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
     return str(out / f"{stem}_overlay.png"), table, [str(out / f"{stem}_mask.png"), str(out / f"{stem}.json")]
 
 
-def build_app(weights: str | None = None, device: str | None = None, preset: str | None = None) -> gr.Blocks:
-    """The page; the default preset's model is built now, so bad weights fail before the page is served."""
+def build_app(weights: str | None = None, device: str | None = None, preset: str | None = None,
+              vfm_weights: str | None = None) -> gr.Blocks:
+    """The page; the default preset's model is built now, so bad weights fail before the page is served.
+    ``vfm_weights``: the second vision model of the presets whose method has one (ProxyCLIP's DINO)."""
     preset = preset or default_preset(True)
-    models = Models(weights, device)
+    models = Models(weights, device, vfm_weights)
     first = models.get(preset, parse_classes(DEFAULT_CLASSES), parse_background(DEFAULT_BACKGROUND))
     record = provenance.weights_record(weights or api.default_weights())
     shown = Path(record["path"]).name if record.get("path") else record["model_name"]
@@ -197,8 +205,9 @@ def build_app(weights: str | None = None, device: str | None = None, preset: str
     return app
 
 
-def serve(weights: str | None, device: str | None, host: str, port: int, preset: str | None = None) -> None:
+def serve(weights: str | None, device: str | None, host: str, port: int, preset: str | None = None,
+          vfm_weights: str | None = None) -> None:
     """Build the page and serve it until interrupted."""
-    app = build_app(weights, device, preset)
+    app = build_app(weights, device, preset, vfm_weights)
     print(f"itaclip serve: http://{host}:{port} (Ctrl+C to stop)", flush=True)
     app.launch(server_name=host, server_port=port, quiet=True, show_error=True)

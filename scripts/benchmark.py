@@ -1,6 +1,8 @@
 """Time ITACLIP's batched path against the paper's order of computation.
 
     python scripts/benchmark.py --random-weights --device cuda
+    python scripts/benchmark.py --random-weights --random-vfm --config configs/proxyclip/cfg_voc21.py \\
+        --input-size 336 448
     python scripts/benchmark.py --weights /path/ViT-B-16.pt --config configs/cfg_coco_stuff164k.py \\
         --input-size 448 597 --ori-size 480 640
     # a 48-megapixel photo, 171 classes: the full-size stages in tiles, peak memory
@@ -16,7 +18,10 @@ many pixels' labels agree between them on the same images; also the model's
 build time, cold (weights loaded, texts embedded, into a fresh text cache)
 and warm (texts read back from that cache). Speed does not
 depend on the weights' values, so ``--random-weights`` builds a randomly
-initialised CLIP of the right shape (ViT-B/16 by default).
+initialised CLIP of the right shape (ViT-B/16 by default), and
+``--random-vfm`` a random DINO (ViT-B/8 by default) for methods with a
+second vision model (ProxyCLIP), whose share of the time is reported under
+``vfm``.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+RANDOM_DINO = {"dino_vits16": (16, 384), "dino_vits8": (8, 384), "dino_vitb16": (16, 768), "dino_vitb8": (8, 768)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,6 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     weights.add_argument("--weights", default="ViT-B/16", help="OpenAI CLIP name or checkpoint path")
     weights.add_argument("--random-weights", metavar="ARCH", nargs="?", const="ViT-B-16",
                          help="random weights of an open_clip architecture (default ViT-B-16)")
+    vfm = p.add_mutually_exclusive_group()
+    vfm.add_argument("--vfm-weights", help="the second vision model of methods that have one (ProxyCLIP): a DINO "
+                     "release name or state-dict path (default: the config's)")
+    vfm.add_argument("--random-vfm", metavar="NAME", nargs="?", const="dino_vitb8", choices=sorted(RANDOM_DINO),
+                     help="random weights of a DINO release's shape (default dino_vitb8)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="default: fp16 on CUDA, fp32 on CPU")
     p.add_argument("--input-size", type=int, nargs=2, default=(336, 448), metavar=("H", "W"),
@@ -63,6 +74,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def random_dino(name: str, folder: Path) -> str:
+    """Path of a state dict in DINO's layout with random weights of the release ``name``'s shape."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    patch, width = RANDOM_DINO[name]
+    model = VisionTransformer(img_size=224, patch_size=patch, embed_dim=width, depth=12, num_heads=width // 64,
+                              num_classes=0, global_pool="")
+    path = folder / f"random_{name}.pth"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
 def random_checkpoint(arch: str, folder: Path) -> str:
     """``ARCH:PATH`` of an fp16 state dict of a randomly initialised open_clip model (same cost as real weights)."""
     import open_clip
@@ -73,7 +96,7 @@ def random_checkpoint(arch: str, folder: Path) -> str:
     return f"{arch}:{path}"
 
 
-def build(args, model_name: str, sequential: bool):
+def build(args, model_name: str, sequential: bool, vfm_name: str | None = None):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
@@ -83,6 +106,8 @@ def build(args, model_name: str, sequential: bool):
     cfg = Config.fromfile(args.config)
     cfg.model.update(model_name=model_name, device=args.device, precision=args.precision,
                      sequential=sequential, compile=args.compile and not sequential)
+    if vfm_name is not None:
+        cfg.model.vfm_name = vfm_name
     if args.tile_budget_mb is not None:
         cfg.model.tile_budget_mb = args.tile_budget_mb
     texts = cfg.model.get("auxiliary_text_path")
@@ -125,6 +150,29 @@ def run(model, images, args) -> tuple[float, list, float]:
     return seconds, outputs, peak
 
 
+def vfm_time(model, images, args) -> float:
+    """Seconds per image the second vision model takes on the batched path (its forward timed with a device
+    synchronisation on each side, over one more pass of the timed images)."""
+    guide = model.encoder.guide
+    spent = [0.0]
+    forward = guide.forward
+
+    def timed(batch):
+        sync(args.device)
+        start = time.perf_counter()
+        out = forward(batch)
+        sync(args.device)
+        spent[0] += time.perf_counter() - start
+        return out
+
+    guide.forward = timed
+    try:
+        run(model, images, args)
+    finally:
+        del guide.forward
+    return spent[0] / max(1, len(images) - args.warmup)
+
+
 def config_name(path: str) -> str:
     """``cfg_voc21.py``, ``sclip/cfg_voc21.py``: the config's place under configs/ (else its file name)."""
     try:
@@ -148,13 +196,14 @@ def main(argv=None) -> dict:
     images = torch.randn(count, 3, *args.input_size, generator=generator).to(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         weights = random_checkpoint(args.random_weights, Path(tmp)) if args.random_weights else args.weights
+        vfm_name = random_dino(args.random_vfm, Path(tmp)) if args.random_vfm else args.vfm_weights
         os.environ["ITACLIP_TEXT_CACHE"] = str(Path(tmp) / "text_embeddings")  # cold; the user's cache untouched
         started = time.perf_counter()
-        fast, with_texts = build(args, weights, sequential=False)
+        fast, with_texts = build(args, weights, sequential=False, vfm_name=vfm_name)
         build_cold = time.perf_counter() - started
         fast.clip.forget_texts()  # texts again, now from the disk cache
         started = time.perf_counter()
-        fast, with_texts = build(args, weights, sequential=False)
+        fast, with_texts = build(args, weights, sequential=False, vfm_name=vfm_name)
         build_warm = time.perf_counter() - started
         fast_s, fast_out, fast_peak = run(fast, images[:args.warmup + args.images], args)
         result = dict(
@@ -171,9 +220,15 @@ def main(argv=None) -> dict:
                          peak_memory_mib=round(fast_peak, 1)),
             memory="CUDA max allocated" if args.device.startswith("cuda") else "process peak RSS (CPU)",
         )
+        if fast.vfm is not None:  # a second vision model: its share of the batched path's time
+            vfm_s = vfm_time(fast, images[:args.warmup + args.images], args)
+            result["vfm"] = dict(weights=f"random {args.random_vfm}" if args.random_vfm else fast.vfm.name,
+                                 parameters_mib=round(sum(p.numel() * p.element_size()
+                                                          for p in fast.vfm.model.parameters()) / 2**20, 1),
+                                 s_per_image=round(vfm_s, 4), share=round(vfm_s / fast_s, 3))
         if args.sequential_images > 0:
             args_seq = argparse.Namespace(**{**vars(args), "images": args.sequential_images})
-            slow, _ = build(args_seq, weights, sequential=True)
+            slow, _ = build(args_seq, weights, sequential=True, vfm_name=vfm_name)
             slow_s, slow_out, slow_peak = run(slow, images[:args.warmup + args.sequential_images], args_seq)
             labels = [(a.pred_sem_seg.data == b.pred_sem_seg.data).float().mean().item()
                       for a, b in zip(fast_out, slow_out)]

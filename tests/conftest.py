@@ -4,6 +4,8 @@ from __future__ import annotations
 import http.server
 import os
 import threading
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,13 +21,40 @@ def golden_dir() -> Path:
     return GOLDEN_DIR
 
 
+def golden_file(golden_dir: Path, name: str, what: str) -> Path:
+    path = golden_dir / name
+    if not path.is_file():
+        pytest.skip(f"{what} not found at {path}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(golden_dir: Path) -> Path:
     """Path to the tiny random CLIP (OpenAI key layout, fp16 state_dict)."""
-    path = golden_dir / "tiny_clip_vit16.pt"
-    if not path.is_file():
-        pytest.skip(f"tiny CLIP checkpoint not found at {path}")
-    return path
+    return golden_file(golden_dir, "tiny_clip_vit16.pt", "tiny CLIP checkpoint")
+
+
+@pytest.fixture(scope="session")
+def tiny_dino(golden_dir: Path) -> Path:
+    """Path to the tiny random DINO ViT (patch 8, DINO's key layout, fp32 state_dict)."""
+    return golden_file(golden_dir, "tiny_dino_vit8.pt", "tiny DINO checkpoint")
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """Downloads may only reach 127.0.0.1 (a test's local server), and the cache is a fresh tmp folder."""
+    real_urlopen = urllib.request.urlopen
+
+    def local_only(url, *args, **kwargs):
+        full = url if isinstance(url, str) else url.full_url
+        if urllib.parse.urlsplit(full).hostname != "127.0.0.1":
+            raise AssertionError(f"a test tried to reach the network: {full}")
+        return real_urlopen(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", local_only)
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ITACLIP_CACHE", str(tmp_path / "clip-cache"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,6 +15,7 @@ from mmseg.registry import MODELS
 
 import itaclip.models  # noqa: F401  (registers the methods)
 from itaclip import llm_texts
+from itaclip.backbone import LastBlock
 from itaclip.presets import find_config, presets
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "resolved_settings.json").read_text())
@@ -31,7 +32,8 @@ def plain(settings) -> dict:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in vars(settings).items()}
 
 
-ADDED_SINCE = ("scclip/", "resclip/")  # methods added after the snapshot: their own tests hold their settings
+# methods added after the snapshot: their own tests hold their settings
+ADDED_SINCE = ("scclip/", "resclip/", "proxyclip/")
 
 
 def test_every_preset_is_recorded():
@@ -43,7 +45,10 @@ def test_preset_resolves_to_the_settings_it_ran_with(name):
     keys = model_keys(name)
     recipe = MODELS.get(keys.pop("type")).resolve(**keys)
     expected = EXPECTED[name]
-    assert plain(recipe.last_block) == expected["last_block"]
+    block = plain(recipe.last_block)
+    assert {key: block[key] for key in expected["last_block"]} == expected["last_block"]
+    added = {key: value for key, value in block.items() if key not in expected["last_block"]}
+    assert added == {key: plain(LastBlock())[key] for key in added}  # fields added since: at their defaults
     assert {key: plain(recipe.protocol)[key] for key in expected["protocol"]} == expected["protocol"]
     assert {key: plain(recipe.compute)[key] for key in expected["compute"]} == expected["compute"]
     assert recipe.dataset_name == expected["dataset_name"]

@@ -228,3 +228,69 @@ def test_a_corrupt_label_names_its_file(tmp_path, tiny_checkpoint, workers):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"eval.py: label file {bad} cannot be read"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_context459_layout_with_16bit_labels(tmp_path, golden_dir, tiny_checkpoint):
+    """eval.py on a Context-459-layout set through configs/_base_/datasets/context459.py: uint16 .tif labels
+    with ids above 255 and unlabelled 65535, five of the 459 classes picked by metainfo (the rest unlabelled).
+    Its mIoU equals one computed here from the --out predictions, and would not with 8-bit labels or with
+    the unlabelled pixels' predictions counted (ProxyCLIP's ignore_index=255)."""
+    from mmseg.registry import DATASETS
+
+    import itaclip.models  # noqa: F401  (registers the data sets)
+
+    unlabelled = 65535
+    root = tmp_path / "VOC2010"
+    rng = np.random.default_rng(1)
+    kept = [0, 255, 300, 458, 1]  # accordion, monkey (id 255), poker, wool, aeroplane
+    names = [f"2008_00000{i}" for i in range(2)]
+    raw = {}
+    for name, (h, w) in zip(names, SIZES):
+        (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+        image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        image[: h // 2] = (200, 120, 40)
+        cv2.imwrite(str(root / "JPEGImages" / f"{name}.jpg"), image)
+        raw[name] = rng.choice(np.array([*kept, 44, 256], np.uint16), (h, w))  # 44 = 300 in 8 bits; 256 -> 0
+        raw[name][:4] = unlabelled
+        (root / "annotations_detectron2" / "pc459_val").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(raw[name]).save(root / "annotations_detectron2" / "pc459_val" / f"{name}.tif")
+    (root / "ImageSets" / "SegmentationContext").mkdir(parents=True)
+    (root / "ImageSets" / "SegmentationContext" / "val.txt").write_text("\n".join(names) + "\n")
+    classes = [DATASETS.get("PascalContext459Dataset").METAINFO["classes"][i] for i in kept]
+    config = tmp_path / "cfg_context459_five.py"
+    config.write_text(f"_base_ = ['{REPO}/configs/_base_/datasets/context459.py', "
+                      f"'{REPO}/configs/_base_/models/itaclip.py']\n"
+                      f"model = dict(name_path='{golden_dir / 'voc_like.classes.txt'}', dataset_name='context459')\n"
+                      f"test_dataloader = dict(dataset=dict(metainfo=dict(classes={classes!r})))\n")
+    work = tmp_path / "work"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "eval.py"), "--config", str(config), "--texts", "none", "--data-root", str(root),
+         "--work-dir", str(work), "--out", str(tmp_path / "preds"), "--cfg-options",
+         f"model.model_name={tiny_checkpoint}", "model.device=cpu", "test_dataloader.num_workers=0",
+         "test_dataloader.persistent_workers=False", *FAST],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "monkey" in proc.stdout + proc.stderr  # the per-class table names the data set's classes
+    got = json.loads((work / "metrics.json").read_text())["metrics"]["mIoU"]
+    preds = {name: np.array(Image.open(tmp_path / "preds" / f"{name}.png")).astype(np.int64) for name in names}
+
+    new_id = np.full(unlabelled + 1, unlabelled)  # raw id -> index among the five kept classes
+    new_id[kept] = np.arange(len(kept))
+
+    def score(labels_of, ignored: bool = True) -> float:
+        inter, union = np.zeros(len(kept)), np.zeros(len(kept))
+        for name, pred in preds.items():
+            gt = new_id[labels_of(raw[name])]
+            valid = gt != unlabelled if ignored else np.ones_like(gt, bool)
+            for c in range(len(kept)):
+                p, g = (pred == c) & valid, (gt == c) & valid
+                inter[c] += (p & g).sum()
+                union[c] += (p | g).sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return round(float(np.nanmean(inter / union) * 100), 2)
+
+    expected = score(lambda labels: labels)
+    assert got == pytest.approx(expected, abs=0.011) and 0 < got < 100
+    assert abs(score(lambda labels: labels.astype(np.uint8)) - expected) > 0.05  # what 8-bit labels would give
+    assert abs(score(lambda labels: labels, ignored=False) - expected) > 0.05  # unlabelled pixels counted

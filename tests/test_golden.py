@@ -69,7 +69,7 @@ def test_logits_before_pamr_match(golden_dir, tiny_checkpoint, case):
 
 # --- the baselines, against their authors' code (../shared/golden/<method>/) -------------------------------
 
-BASELINES = ("sclip", "naclip", "clearclip", "scclip", "resclip")
+BASELINES = ("sclip", "naclip", "clearclip", "scclip", "resclip", "proxyclip")
 
 
 def baseline_cases(golden_dir):
@@ -83,9 +83,12 @@ def baseline_ids():
 
 
 def build_baseline(golden_dir, checkpoint, method, case, **extra):
-    """``MODELS.build(dict(type=<authors' type>, **segmentor, <weights_key>=<tiny>, device='cpu'))``."""
+    """``MODELS.build(dict(type=<authors' type>, **segmentor, <weights_key>=<tiny>, device='cpu'))``, with
+    ``<vfm_weights_key>=<tiny DINO>`` for methods with a second vision model."""
     kwargs = dict(case["segmentor"], name_path=str(golden_dir / method / case["segmentor"]["name_path"]))
     kwargs[case.get("weights_key") or "model_name"] = str(checkpoint)
+    if case.get("vfm_weights_key"):
+        kwargs[case["vfm_weights_key"]] = str(golden_dir / "tiny_dino_vit8.pt")
     model = MODELS.build(dict(type=case["type"], device="cpu", **kwargs, **extra))
     return model, torch.load(golden_dir / method / case["file"], weights_only=True)
 
@@ -106,8 +109,10 @@ def test_baseline_matches_its_authors(golden_dir, tiny_checkpoint, index, sequen
             if protocol.slide_crop > 0 else None
         crop = data["inputs"] if window is None else data["inputs"][..., window.y1:window.y2, window.x1:window.x2]
         if protocol.window_padding and window is not None:
-            (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:])
+            (top, bottom), (left, right) = patch_padding(model.visual, *crop.shape[-2:], protocol.padding_multiple)
             crop = torch.nn.functional.pad(crop, (left, right, top, bottom))
+        if "vfm_feats" in data:  # the second vision model's patch features of that window
+            torch.testing.assert_close(model.encoder.guide_features(crop), data["vfm_feats"], atol=1e-4, rtol=1e-4)
         features = model.extract_feat(crop)
         features = features[:, 1:] if data["dense_features"].shape[1] == features.shape[1] - 1 else features
         torch.testing.assert_close(features, data["dense_features"], atol=1e-4, rtol=1e-4)

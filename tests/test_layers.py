@@ -10,9 +10,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "itaclip"
 LAYERS = {
     0: ["__init__", "_shim", "compat", "atomic", "fetch", "class_files", "presets", "settings", "budget", "llm_texts"],
-    1: ["kernels", "backbone", "scclip", "resclip", "views", "pamr", "postprocess", "slide", "tiles",
-        "render"],  # pure maths (the methods' own endings of the vision forward among them), drawing
-    2: ["weights", "text_encoder", "text", "reference", "provenance"],  # the pipeline
+    1: ["kernels", "backbone", "scclip", "resclip", "proxyclip", "dino", "views", "pamr", "postprocess", "slide",
+        "tiles", "render"],  # pure maths (the methods' own endings of the vision forward, DINO's ViT), drawing
+    2: ["weights", "vfm", "text_encoder", "text", "reference", "provenance"],  # the pipeline
     3: ["segmentor", "methods", "models", "datasets", "hooks"],  # the one segmentor, the methods, registration
     4: ["api", "results"],  # the API
     5: ["cli", "web", "evaluate"],  # the command, the page, evaluation

@@ -1,9 +1,10 @@
 """Every config under configs/ (ITACLIP, its ablations and the baselines) loads and agrees with its spec.
 
 The baselines' protocol tables are baselines/sclip.md section 10, baselines/naclip.md section 8,
-baselines/clearclip.md section 7, baselines/scclip.md section 10 and baselines/resclip.md section 12; their
-class files are those specs' "Class-name files" sections. ResCLIP's "+ResCLIP on SCLIP / ClearCLIP" variants
-(configs/resclip/on_*/) are its data-set configs with the base attention changed.
+baselines/clearclip.md section 7, baselines/scclip.md section 10, baselines/resclip.md section 12 and
+baselines/proxyclip.md section 9; their class files are those specs' "Class-name files" sections. ResCLIP's
+"+ResCLIP on SCLIP / ClearCLIP" variants (configs/resclip/on_*/) are its data-set configs with the base
+attention changed.
 """
 import hashlib
 import inspect
@@ -17,17 +18,18 @@ from mmseg.registry import DATASETS, MODELS
 
 import itaclip.models  # noqa: F401  (registers our models and data sets)
 from itaclip import llm_texts
+from itaclip.class_files import read_class_names
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
 ALL = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("cfg_*.py"))
-BASELINE_DIRS = ("sclip", "naclip", "clearclip", "scclip", "resclip")
+BASELINE_DIRS = ("sclip", "naclip", "clearclip", "scclip", "resclip", "proxyclip")
 BASELINES = [n for n in ALL if n.split("/")[0] in BASELINE_DIRS and n.count("/") == 1]
 VARIANTS = [n for n in ALL if n.split("/")[0] in BASELINE_DIRS and n.count("/") == 2]
 ABLATIONS = [n for n in ALL if n.startswith("ablations/")]
 TYPES = {"itaclip": "ITACLIPSegmentor", "ablations": "ITACLIPSegmentor", "sclip": "CLIPForSegmentation",
          "naclip": "NACLIP", "clearclip": "ClearCLIPSegmentation", "scclip": "SCCLIPForSegmentation",
-         "resclip": "ResCLIPSegmentation"}
+         "resclip": "ResCLIPSegmentation", "proxyclip": "ProxyCLIPSegmentation"}
 
 # SHA-256 of the authors' class files. SCLIP: baselines/sclip.md section 11; NACLIP: baselines/naclip.md
 # section 9 (the same eight digests). The authors' cls_city_scapes.txt is cls_cityscapes.txt here.
@@ -53,8 +55,17 @@ CLEARCLIP_SHA256 = {
 }
 # SC-CLIP: baselines/scclip.md section 11 (the same eight digests as SCLIP's).
 # ResCLIP: baselines/resclip.md section 13 (NACLIP's files, hence SCLIP's digests).
+# ProxyCLIP: baselines/proxyclip.md section 10 (five of SCLIP's files, ClearCLIP's VOC-20, three of its own).
+PROXYCLIP_SHA256 = {
+    **SCLIP_SHA256,
+    "voc21": "6a194e9134d44459bf8b86ba89a9cf06242848051e04d130011c017bca3e3c05",
+    "voc20": "6b9a85ffb907e34ac920d704a520b45e1424bf96796ca7de5b1823ee202db119",
+    "coco_object": "87b6d3e1d3adf5202f4fe5a2a939cfc62224065f3a8e44a8f64fe1a81b751dc6",
+    "context459": "883209fb0be7f54a6e0e8a530e6cfdf0400a5dafa509809c8141bd78b3ce759f",
+    "ade20k847": "5d6612d2a2f9778fc7270baf0db7bc800b054d1aa1f107e323197e8c54e33e26",
+}
 CLASS_SHA256 = {"sclip": SCLIP_SHA256, "naclip": SCLIP_SHA256, "clearclip": CLEARCLIP_SHA256,
-                "scclip": SCLIP_SHA256, "resclip": SCLIP_SHA256}
+                "scclip": SCLIP_SHA256, "resclip": SCLIP_SHA256, "proxyclip": PROXYCLIP_SHA256}
 
 # config -> (data set type, class file key, classes, short side S, slide_crop, slide_stride, logit_scale,
 #            prob_thd, area_thd, reduce_zero_label of the labels)
@@ -107,7 +118,20 @@ RESCLIP_KEYS = {
     "cfg_cityscapes.py": (0.1, [2.0, 0.2], [2.1, 0.6]), "cfg_context59.py": (0.25, [2.0, 0.4], [1.8, 0.7]),
     "cfg_ade20k.py": (0.25, [2.0, 0.3], [2.1, 0.7]), "cfg_coco_stuff164k.py": (0.11, [2.0, 0.4], [1.8, 0.7]),
 }
-PROTOCOL = {"sclip": SCLIP, "naclip": NACLIP, "clearclip": CLEARCLIP, "scclip": SCCLIP, "resclip": RESCLIP}
+PROXYCLIP = {  # baselines/proxyclip.md section 9 (windows 336 / 112 but Cityscapes' 224 / 112; logit_scale 40)
+    "cfg_voc21.py": ("PascalVOCDataset", "voc21", 21, 336, 336, 112, 40, 0.2, None, False),
+    "cfg_voc20.py": ("PascalVOC20Dataset", "voc20", 20, 336, 336, 112, 40, 0.0, None, True),
+    "cfg_context60.py": ("PascalContextDataset", "context60", 60, 336, 336, 112, 40, 0.15, None, False),
+    "cfg_context59.py": ("PascalContextDataset59", "context59", 59, 336, 336, 112, 40, 0.0, None, True),
+    "cfg_coco_object.py": ("COCOObjectDataset", "coco_object", 81, 336, 336, 112, 40, 0.25, None, False),
+    "cfg_coco_stuff164k.py": ("COCOStuffDataset", "coco_stuff", 171, 336, 336, 112, 40, 0.0, None, False),
+    "cfg_cityscapes.py": ("CityscapesDataset", "cityscapes", 19, 448, 224, 112, 40, 0.0, None, False),
+    "cfg_ade20k.py": ("ADE20KDataset", "ade20k", 150, 448, 336, 112, 40, 0.0, None, True),
+    "cfg_context459.py": ("PascalContext459Dataset", "context459", 459, 448, 336, 112, 40, 0.0, None, False),
+    "cfg_ade847.py": ("ADE20K847Dataset", "ade20k847", 847, 448, 336, 112, 40, 0.0, None, False),
+}
+PROTOCOL = {"sclip": SCLIP, "naclip": NACLIP, "clearclip": CLEARCLIP, "scclip": SCCLIP, "resclip": RESCLIP,
+            "proxyclip": PROXYCLIP}
 # Folders (and split file) per data set type, as in our ITACLIP configs; COCO-Stuff-10k: baselines/sclip.md.
 FOLDERS = {
     "PascalVOCDataset": ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation/val.txt"),
@@ -118,7 +142,11 @@ FOLDERS = {
     "COCOStuffDataset": ("images/val2017", "annotations/val2017", None),
     "CityscapesDataset": ("leftImg8bit/val", "gtFine/val", None),
     "ADE20KDataset": ("images/validation", "annotations/validation", None),
+    "PascalContext459Dataset": ("JPEGImages", "annotations_detectron2/pc459_val",
+                                "ImageSets/SegmentationContext/val.txt"),
+    "ADE20K847Dataset": ("images_detectron2/validation", "annotations_detectron2/validation", "validation.txt"),
 }
+WIDE = ("PascalContext459Dataset", "ADE20K847Dataset")  # 16-bit labels: their own loader and metric
 # ablation -> what it changes in configs/cfg_voc21.py's model, nothing else
 ABLATION_CHANGES = {
     "ablations/cfg_voc21_no_img_engineering.py": dict(img_engineering=False),
@@ -146,7 +174,7 @@ def reduce_zero_label(cfg: Config) -> bool:
                    for c in DATASETS.get(dataset.type).__mro__
                    if "reduce_zero_label" in inspect.signature(c.__init__).parameters)
     value = dataset.get("reduce_zero_label", default)
-    loader = [t for t in dataset.pipeline if t["type"] == "LoadAnnotations"]
+    loader = [t for t in dataset.pipeline if t["type"] in ("LoadAnnotations", "LoadAnnotations16")]
     assert len(loader) == 1 and loader[0].get("reduce_zero_label") in (None, value)
     return value
 
@@ -169,9 +197,12 @@ def test_config_loads_and_matches_its_data_set(name):
     classes = DATASETS.get(dataset.type).METAINFO["classes"]
     assert len(path.read_text().splitlines()) == len(classes)
     assert cfg.custom_imports.imports == ["itaclip.models"] and cfg.default_scope == "mmseg"
-    assert cfg.test_evaluator.type == "IoUMetric" and cfg.test_evaluator.ignore_index == 255
+    wide = dataset.type in WIDE  # ids above 255, unlabelled 65535
+    assert (cfg.test_evaluator.type, cfg.test_evaluator.ignore_index) == \
+        (("IoUMetric16", 65535) if wide else ("IoUMetric", 255))
     assert cfg.test_dataloader.batch_size == 1 and dataset.data_root == ""
-    assert [t["type"] for t in dataset.pipeline] == ["LoadImageFromFile", "Resize", "LoadAnnotations", "PackSegInputs"]
+    assert [t["type"] for t in dataset.pipeline] == \
+        ["LoadImageFromFile", "Resize", "LoadAnnotations16" if wide else "LoadAnnotations", "PackSegInputs"]
 
 
 @pytest.mark.parametrize("name", BASELINES)
@@ -189,8 +220,11 @@ def test_baseline_settings_are_the_authors(name):
     if method in ("sclip", "scclip"):
         assert m.area_thd == area and m.pamr_steps == 0
     else:
-        assert area is None and "area_thd" not in m  # neither NACLIP nor ClearCLIP has the key
+        assert area is None and "area_thd" not in m  # NACLIP, ClearCLIP, ResCLIP and ProxyCLIP have no such key
     assert reduce_zero_label(cfg) is reduce
+    if method == "proxyclip":  # names split on "; " only: section 10's query counts
+        queries = sum(len(names) for names in read_class_names(m.name_path, "; "))
+        assert queries == {"voc21": 46, "coco_object": 97}.get(key, n_classes)
     if method == "resclip":
         assert (m.temp_thd, list(m.attn_rcs_weights), list(m.attn_sfr_weights)) == RESCLIP_KEYS[file]
         assert m.delete_same_entity and m.use_rcs and m.use_sfr
@@ -210,6 +244,10 @@ def test_method_settings(method):
     if method == "clearclip":
         # The authors' shipped base config says model_type='vanilla'; 'ClearCLIP' is the paper's method.
         assert (m.clip_type, m.vit_type, m.model_type, m.ignore_residual) == ("CLIP", "ViT-B/16", "ClearCLIP", True)
+        assert "clip_path" not in m
+    elif method == "proxyclip":  # base_config.py's four keys, and the constructor's defaults of the rest
+        assert (m.clip_type, m.model_type, m.vfm_model, m.checkpoint) == ("openai", "ViT-B/16", "dino", None)
+        assert (m.beta, m.gamma, m.logit_scale, m.slide_crop, m.slide_stride) == (1.2, 3.0, 40, 336, 112)
         assert "clip_path" not in m
     else:
         assert m.clip_path == "ViT-B/16"
@@ -278,12 +316,15 @@ def test_resclip_variants_change_only_the_base_attention(name):
     assert variant == base
 
 
-@pytest.mark.slow  # 63 model builds (each config's settings are checked without weights above)
+@pytest.mark.slow  # 73 model builds (each config's settings are checked without weights above)
 @pytest.mark.parametrize("name", BASELINES + ABLATIONS + VARIANTS)
-def test_config_builds_its_model(name, tiny_checkpoint):
+def test_config_builds_its_model(name, tiny_checkpoint, tiny_dino):
     """The model builds through the registry with the tiny checkpoint (our model_name wins over the
-    authors' weights keys), with one class per line of its class file."""
+    authors' weights keys; ProxyCLIP's DINO through its checkpoint key), with one class per line of its
+    class file."""
     cfg = load(name)
+    if cfg.model.type == "ProxyCLIPSegmentation":
+        cfg.model.checkpoint = str(tiny_dino)
     text = cfg.model.get("auxiliary_text_path")
     if text is not None and str(text).startswith(llm_texts.PAPER):
         cfg.model.auxiliary_text_path = llm_texts.switch(text, "ours")  # offline: our shipped texts

@@ -27,8 +27,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def page(tiny_checkpoint):
-    app = web.build_app(weights=str(tiny_checkpoint), device="cpu")
+def page(tiny_checkpoint, tiny_dino):
+    app = web.build_app(weights=str(tiny_checkpoint), device="cpu", vfm_weights=str(tiny_dino))
     _, url, _ = app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
     app.close()
@@ -74,6 +74,9 @@ def test_other_classes_and_presets_reuse_the_page(page, photo):
     _, _, files = ask(page, client_module.handle_file(str(photo)), preset="sclip/voc21")
     record = json.loads(Path([f for f in files if f.endswith(".json")][0]).read_text())
     assert record["settings"]["method"] == "CLIPForSegmentation"
+    _, _, files = ask(page, client_module.handle_file(str(photo)), preset="proxyclip/voc21", pamr_steps=0)
+    record = json.loads(Path([f for f in files if f.endswith(".json")][0]).read_text())  # with the page's DINO
+    assert record["settings"]["method"] == "ProxyCLIPSegmentation" and record["settings"]["vfm"]["sha256"]
 
 
 @pytest.mark.parametrize("change, message", [

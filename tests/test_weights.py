@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import random
 import socket
-import urllib.parse
-import urllib.request
 import warnings
 from pathlib import Path
 
@@ -16,24 +14,9 @@ import torch
 from itaclip import weights
 from itaclip.weights import WeightsError, cache_dir, default_precision, load_clip, resolve
 
+pytestmark = pytest.mark.usefixtures("offline")  # downloads reach only the tests' local server; a fresh cache
+
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(autouse=True)
-def _offline_and_private_cache(monkeypatch, tmp_path):
-    """Every test: downloads may only reach 127.0.0.1, and the cache is a fresh tmp folder."""
-    real_urlopen = urllib.request.urlopen
-
-    def local_only(url, *args, **kwargs):
-        full = url if isinstance(url, str) else url.full_url
-        if urllib.parse.urlsplit(full).hostname != "127.0.0.1":
-            raise AssertionError(f"a test tried to reach the network: {full}")
-        return real_urlopen(url, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", local_only)
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ITACLIP_CACHE", str(tmp_path / "clip-cache"))
 
 
 @pytest.fixture(scope="session")
