@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import itertools
+import json
 import os
 import re
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 # Only light modules here: --help, usage errors and file checks answer before torch and mmseg load.
-from . import llm_texts, vfm
+from . import collection, llm_texts, vfm
+from . import formats as formats_module
 from .class_files import (
     TextFileError,
     check_auxiliary_names,
@@ -32,6 +34,7 @@ from .class_files import (
     read_class_names,
 )
 from .fetch import WeightsError
+from .formats import parse_formats
 from .presets import DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset, presets
 from .results import earlier_result, same_file, save_results
 from .settings import SettingError, check_key, settable
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
 # Model settings --set may change: every field of the protocol and the compute settings (itaclip.settings)
 # but keep_probs (the command never keeps probabilities), the last block as a whole, and ITACLIP's attn_self.
 SETTABLE = tuple(key for key in settable() if key != "keep_probs") + ("last_block", "attn_self")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 DEFAULT_OUT = "itaclip_out"
 
 
@@ -77,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "only; 0.0.0.0 opens it to the network)")
     web.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     web.add_argument("--preset", help="the preset chosen when the page opens (default voc21)")
-    seg.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders of images")
+    seg.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER", help="image files or folders of images")
+    seg.add_argument("--recursive", action="store_true",
+                     help="walk folders to any depth; results keep the sub-path (out/a/b/x_mask.png)")
+    seg.add_argument("--input-list", metavar="FILE",
+                     help="a file of image paths, one per line, read as it goes (- : standard input); results keep "
+                          "each path as written")
     seg.add_argument("--classes", help='comma-separated classes; ";" separates synonyms of one class, '
                                        'e.g. "cat, dog, tv; monitor; screen"')
     seg.add_argument("--classes-file", type=Path, help='a class-name file: one class per line, ", " between '
@@ -110,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
                           "protocol (default: every image at full size, computed in tiles)")
     seg.add_argument("--skip-existing", action="store_true",
                      help="skip images whose results from the same input are already in --out (resume a run)")
+    seg.add_argument("--retry-failed", action="store_true",
+                     help="segment only the images the last run's manifest (--out/manifest.jsonl) lists as failed")
+    seg.add_argument("--format", default="png",
+                     help="comma-separated: png (mask, overlay, JSON; the default), coco (annotations.coco.json, "
+                          "[coco] extra), labelstudio (labelstudio_tasks.json and its config, [labelstudio] "
+                          "extra), geotiff (<stem>_mask.tif for georeferenced inputs, [geo] extra)")
+    seg.add_argument("--ls-from", default="brush", help="Label Studio: the BrushLabels tag's name (default brush)")
+    seg.add_argument("--ls-to", default="image", help="Label Studio: the Image tag's name (default image)")
+    seg.add_argument("--ls-url-prefix", help="Label Studio: tasks point at PREFIX/<path relative to the current "
+                                             "folder> instead of the absolute path, e.g. /data/local-files/?d=")
+    seg.add_argument("--launcher", choices=["none", "pytorch", "slurm"],
+                     help="one process per GPU: under torchrun (pytorch; the default when WORLD_SIZE and RANK are "
+                          "set) or srun (slurm); each takes its share of the inputs into the same --out")
+    seg.add_argument("--workers", type=int, default=2, metavar="N",
+                     help="threads that read and decode images ahead of the model (default 2; 0: none)")
     return parser
 
 
@@ -186,47 +208,6 @@ def check_setting(key: str, value: Any, item: str) -> None:
         lead = f"{key}={value!r}: "
         message = str(err)[len(lead):] if str(err).startswith(lead) else str(err)
         raise UsageError(f"--set {item}: {message}") from None
-
-
-def find_images(inputs: Sequence[str]) -> list[Path]:
-    """Files as given; folders scanned (not recursively) for image suffixes, sorted."""
-    images: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            images += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            images.append(path)
-        else:
-            raise UsageError(f"{item}: no such file or folder")
-    if not images:
-        raise UsageError(f"no images found in {', '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    return images
-
-
-def output_stems(images: Sequence[Path]) -> list[str]:
-    """A unique, deterministic ``<stem>`` per image, in input order.
-
-    An image's own stem when no other input shares it; else its file name with
-    the extension (``x.jpg`` -> ``x_jpg``), then with its folder's name in front
-    (the same file name in two folders); ``-2``, ``-3`` only as a last resort.
-    """
-    def unique(candidates: list[str], fallback) -> list[str]:
-        counts = Counter(candidates)
-        return [name if counts[name] == 1 else fallback(name, image) for name, image in zip(candidates, images)]
-
-    names = unique([image.stem for image in images], lambda _, image: image.name.replace(".", "_"))
-    names = unique(names, lambda name, image: f"{image.resolve().parent.name}_{name}")
-    taken: set[str] = set()
-    stems = []
-    for name in names:
-        stem, count = name, 1
-        while stem in taken:
-            count += 1
-            stem = f"{name}-{count}"
-        taken.add(stem)
-        stems.append(stem)
-    return stems
 
 
 # ------------------------------------------------------------------------------------------ command
@@ -318,19 +299,74 @@ def writable_folder(out: Path) -> bool:
 
 
 def segment(args: argparse.Namespace) -> int:
-    """Build the model once, segment every image, report unreadable ones; the exit status."""
+    """Build the model once, label this process's share of the inputs, keep the manifest; the exit status."""
     check_device(args)
     overrides = parse_overrides(args.overrides)
     if check_vfm_weights(args):
         overrides["vfm_name"] = args.vfm_weights
-    images = find_images(args.inputs)
+    try:
+        formats = parse_formats(args.format)
+        launch = collection.Launch.of(args.launcher)
+        if not args.inputs and args.input_list is None:
+            raise ValueError("give images or folders, or --input-list FILE (- for standard input)")
+        if args.workers < 0:
+            raise ValueError(f"--workers {args.workers}: give 0 or more threads")
+        items = collection.collect(args.inputs, args.recursive, args.input_list)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     created = writable_folder(args.out)
+    if launch.world > 1 and (args.device or "cuda").startswith("cuda") and args.device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():  # one GPU per process: its local rank's
+            args.device = f"cuda:{launch.local_rank % torch.cuda.device_count()}"
     try:
         segmenter = build_segmenter(args, overrides)
     except BaseException:
         if created and not any(args.out.iterdir()):  # a run that fails before any result leaves no empty folder
             args.out.rmdir()
         raise
+    collection.join(launch)
+    listed = collection.find_inputs(input_list=args.input_list, start=len(items)) if args.input_list else ()
+    failures, totals = label_collection(args, segmenter, itertools.chain(items, listed), launch, formats, overrides)
+    if totals is None:  # not process 0: its own share decides its exit status
+        return 1 if failures else 0
+    done, skipped, failed = totals.get("ok", 0), totals.get("skipped", 0), totals.get("failed", 0)
+    print(f"itaclip: {done} of {totals['total']} images segmented into {args.out}"
+          f"{f' ({skipped} already there, skipped)' if skipped else ''}"
+          f"{f', {failed} failed' if failed else ''}; manifest: {args.out / collection.MANIFEST}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def wanted_outputs(stem: str, formats: Sequence[str], georeferenced: bool) -> list[str]:
+    """An input's result files under ``--out`` for these formats (its JSON record first, always written)."""
+    names = [f"{stem}.json"]
+    if "png" in formats:
+        names += [f"{stem}_mask.png", f"{stem}_overlay.png"]
+    if "geotiff" in formats:
+        names.append(f"{stem}_mask.tif" if georeferenced else f"{stem}_mask.png")
+    return list(dict.fromkeys(names))
+
+
+def complete(out: Path, outputs: Sequence[str], formats: Sequence[str]) -> bool:
+    """Whether an earlier result has every file (and, in its JSON, the COCO and Label Studio parts) asked for."""
+    if not all((out / name).is_file() for name in outputs):
+        return False
+    wanted = [name for name in ("coco", "labelstudio") if name in formats]
+    if not wanted:
+        return True
+    try:
+        record = json.loads((out / outputs[0]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return all(name in record for name in wanted)
+
+
+def label_collection(args: argparse.Namespace, segmenter, inputs, launch, formats,
+                     overrides) -> tuple[int, dict | None]:
+    """Label this process's share: images read ahead, segmented, results written behind, one manifest line
+    each; then, on process 0 once all are done, the merged manifest and the collection files. This process's
+    failures, and the run's totals on process 0 (None elsewhere)."""
     from tqdm import tqdm
 
     from .api import ImageTooLarge
@@ -340,42 +376,97 @@ def segment(args: argparse.Namespace) -> int:
     settings = dict(segmenter.settings, overrides=overrides)
     if args.max_pixels is not None:
         settings["max_pixels"] = args.max_pixels
-    failures = skipped = 0
-    for image, stem in zip(tqdm(images, unit="image", disable=None if len(images) > 1 else True),
-                           output_stems(images)):
-        earlier = earlier_result(image, args.out, stem)
-        if earlier is not None and not same_file(earlier, image):  # never replace another input's result
-            failures += 1
-            tqdm.write(f"{image}: {args.out} already holds {stem}.json from {earlier}; not replaced (choose "
-                       "another --out, or move that result)", file=sys.stderr)
-            continue
-        if earlier is not None and args.skip_existing and all(
-                (args.out / f"{stem}{suffix}").is_file() for suffix in ("_mask.png", "_overlay.png")):
-            skipped += 1
-            continue
-        try:
-            size = image_size(image)
-            if args.max_pixels is None and all(size):  # a photo too large for memory is refused before decoding
-                segmenter.check_fits(*size, probs=False)
-            rgb = to_rgb(image)
-            result = segmenter.segment(rgb, probs=False, max_pixels=args.max_pixels)
-        except ImageReadError as err:
-            failures += 1
-            tqdm.write(f"{image}: cannot read image ({err})", file=sys.stderr)
-            continue
-        except (ImageTooLarge, ProxyMaskError) as err:  # this image only: the others are still segmented
-            failures += 1
-            tqdm.write(f"{image}: {in_command_words(str(err), args)}", file=sys.stderr)
-            continue
-        try:
-            save_results(image, rgb, result, args.out, stem, settings)
-        except OSError as err:
-            failures += 1
-            tqdm.write(f"{image}: cannot write results to {args.out} ({err.strerror or err})", file=sys.stderr)
-    done = len(images) - failures - skipped
-    print(f"itaclip: {done} of {len(images)} images segmented into {args.out}"
-          f"{f' ({skipped} already there, skipped)' if skipped else ''}", file=sys.stderr)
-    return 1 if failures else 0
+    retry = collection.failed_paths(args.out) if args.retry_failed else None
+    manifest = collection.Manifest(args.out, launch)
+    writer = collection.Behind()
+
+    def line(item, status, outputs=(), reason=None, size=None):
+        manifest.write(collection.manifest_line(item, status, outputs, reason, size))
+        if status == "failed":
+            tqdm.write(f"{item.path}: {reason}", file=sys.stderr)
+
+    def load(item):
+        georeferenced = "geotiff" in formats and formats_module.georeferenced(item.path)
+        outputs = wanted_outputs(item.stem, formats, georeferenced)
+        earlier = earlier_result(item.path, args.out, item.stem)
+        if earlier is not None and not same_file(earlier, item.path):  # never replace another input's result
+            return "failed", outputs, (f"{args.out} already holds {item.stem}.json from {earlier}; not replaced "
+                                       "(choose another --out, or move that result)")
+        keep = args.skip_existing or (retry is not None and str(item.path) not in retry)
+        if keep and earlier is not None and complete(args.out, outputs, formats):
+            return "skipped", outputs, None
+        size = image_size(item.path)
+        if args.max_pixels is None and all(size):  # a photo too large for memory is refused before decoding
+            segmenter.check_fits(*size, probs=False)
+        return "read", outputs, (to_rgb(item.path), georeferenced)
+
+    def save(item, rgb, result, outputs, georeferenced):
+        record = {}
+        if "coco" in formats:
+            record["coco"] = result.to_coco(item.index + 1)
+        if "labelstudio" in formats:
+            record["labelstudio"] = formats_module.labelstudio_results(result, args.ls_from, args.ls_to)
+        if "geotiff" in formats and georeferenced:
+            formats_module.write_geotiff(item.path, result, args.out / f"{item.stem}_mask.tif")
+        save_results(item.path, rgb, result, args.out, item.stem, settings, extra=record,
+                     mask="png" in formats or ("geotiff" in formats and not georeferenced),
+                     overlay="png" in formats)
+        line(item, "ok", outputs, size=(int(rgb.shape[1]), int(rgb.shape[0])))
+
+    share = collection.mine(inputs, launch)
+    bar = tqdm(unit="image", desc=f"rank {launch.rank}" if launch.world > 1 else None,
+               disable=None if launch.world > 1 or args.input_list or args.recursive else True)
+    try:
+        for item, loaded in collection.ahead(share, load, args.workers):
+            bar.update()
+            if isinstance(loaded, (ImageReadError, OSError)):
+                line(item, "failed", reason=f"cannot read image ({loaded})")
+                continue
+            if isinstance(loaded, (ImageTooLarge, ProxyMaskError)):
+                line(item, "failed", reason=in_command_words(str(loaded), args))
+                continue
+            if isinstance(loaded, Exception):
+                raise loaded
+            status, outputs, value = loaded
+            if status != "read":
+                line(item, status, outputs, reason=value)
+                continue
+            rgb, georeferenced = value
+            if "geotiff" in formats and not georeferenced:
+                tqdm.write(f"{item.path}: not a georeferenced raster; its mask is a PNG", file=sys.stderr)
+            try:
+                result = segmenter.segment(rgb, probs=False, max_pixels=args.max_pixels)
+            except (ImageTooLarge, ProxyMaskError) as err:  # this image only: the others are still segmented
+                line(item, "failed", reason=in_command_words(str(err), args))
+                continue
+            writer.submit(lambda item=item, rgb=rgb, result=result, outputs=outputs, geo=georeferenced:
+                          save(item, rgb, result, outputs, geo))
+    finally:
+        bar.close()
+        writer.close()
+    totals = manifest.finish()
+    if totals is not None:
+        write_collection_files(args, formats)
+    return manifest.counts["failed"], totals
+
+
+def write_collection_files(args: argparse.Namespace, formats: Sequence[str]) -> None:
+    """``annotations.coco.json`` and the Label Studio files, from the images' JSONs in manifest order."""
+    if "coco" not in formats and "labelstudio" not in formats:
+        return
+
+    def records():
+        for entry in collection.read_lines(args.out / collection.MANIFEST):
+            if entry["status"] in ("ok", "skipped") and entry["outputs"]:
+                try:
+                    yield entry["index"], json.loads((args.out / entry["outputs"][0]).read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+
+    if "coco" in formats:
+        formats_module.write_coco(args.out, records())
+    if "labelstudio" in formats:
+        formats_module.write_labelstudio(args.out, records(), args.ls_from, args.ls_to, args.ls_url_prefix)
 
 
 def list_presets() -> int:

@@ -226,6 +226,28 @@ class Segmentation:
         mask.putpalette(self.colours.ravel().tolist())
         return mask
 
+    def to_coco(self, image_id: int = 1) -> list[dict]:
+        """COCO stuff-segmentation annotations of this image, one per class present (compressed RLE from
+        pycocotools, ``area``, ``bbox``, ``category_id`` = class index + 1); needs the ``[coco]`` extra."""
+        from .formats import coco_annotations
+
+        return coco_annotations(self, image_id)
+
+    def to_detections(self):
+        """A ``supervision.Detections`` of this image: one detection per class present, with its mask, box
+        (x1, y1, x2, y2, pixel edges), ``class_id`` and ``data["class_name"]``; needs ``supervision``."""
+        import supervision as sv
+
+        present = self.present()
+        masks = np.stack([self.labels == index for index in present]) if present else \
+            np.zeros((0, *self.labels.shape), bool)
+        boxes = np.zeros((len(present), 4), np.float32)
+        for row, mask in enumerate(masks):
+            ys, xs = np.nonzero(mask)
+            boxes[row] = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        return sv.Detections(xyxy=boxes, mask=masks, class_id=np.array(present, dtype=int),
+                             data=dict(class_name=np.array([self.class_names[i] for i in present])))
+
     def colour_mask(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB: each pixel in its class's colour."""
         return self.colours[self.labels]

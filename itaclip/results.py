@@ -10,6 +10,7 @@ object brings its own methods), so the command can import it at start-up.
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,15 +36,20 @@ def summary(image: Path, result: Segmentation, settings: dict[str, Any]) -> dict
     return record
 
 
-def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: str,
-                 settings: dict[str, Any]) -> None:
-    """The mask, the overlay and the JSON of one image, written together: all three land or none."""
-    text = json.dumps(summary(image, result, settings), indent=2) + "\n"
-    with atomic_write(out / f"{stem}_mask.png") as mask, atomic_write(out / f"{stem}_overlay.png") as overlay, \
-            atomic_write(out / f"{stem}.json", "w", encoding="utf-8") as record:
-        result.mask_image().save(mask, format="PNG")
-        result.overlay(rgb).save(overlay, format="PNG")
-        record.write(text)
+def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: str, settings: dict[str, Any],
+                 extra: dict[str, Any] | None = None, mask: bool = True, overlay: bool = True) -> None:
+    """The mask, the overlay and the JSON of one image, written together: all land or none.
+
+    ``extra``: more entries of the JSON (a collection's per-image COCO annotations and Label Studio
+    results, :mod:`itaclip.formats`); ``mask``/``overlay``: whether those files are written (the JSON always
+    is: it records which input a result is from)."""
+    text = json.dumps(dict(summary(image, result, settings), **(extra or {})), indent=2) + "\n"
+    with ExitStack() as files:
+        if mask:
+            result.mask_image().save(files.enter_context(atomic_write(out / f"{stem}_mask.png")), format="PNG")
+        if overlay:
+            result.overlay(rgb).save(files.enter_context(atomic_write(out / f"{stem}_overlay.png")), format="PNG")
+        files.enter_context(atomic_write(out / f"{stem}.json", "w", encoding="utf-8")).write(text)
 
 
 def same_file(recorded: str, image: Path) -> bool:

@@ -21,7 +21,7 @@ from mmseg.registry import MODELS
 from nbclient import NotebookClient
 from PIL import Image, ImageFont
 
-from itaclip import api, cli
+from itaclip import api, cli, collection
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = dict(slide_stride=112, pamr_steps=2)
@@ -103,8 +103,8 @@ def test_folder_with_unreadable_file(mixed_folder, tiny_checkpoint, tmp_path):
                                            sha256=sha256(tiny_checkpoint)) and settings["device"] == "cpu"
         assert settings["llm_texts"] == dict(source="none", reference=None, path=None, sha256=None)
         assert (settings["slide_stride"], settings["pamr_steps"], settings["logit_scale"]) == (112, 2, 60)
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{stem}{suffix}" for stem in ("good", "gray", "rgba") for suffix in ("_mask.png", "_overlay.png", ".json"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.jsonl"] + [
+        f"{stem}{suffix}" for stem in ("good", "gray", "rgba") for suffix in ("_mask.png", "_overlay.png", ".json")])
 
 
 def test_good_folder_exits_0_with_class_and_text_files(tmp_path, tiny_checkpoint, capsys):
@@ -209,7 +209,7 @@ def test_help(capsys):
     (["segment", "IMAGE", "--classes", "cat", "--set", "slide_stride"], "write KEY=VALUE"),
     (["segment", "IMAGE", "--classes", "cat", "--background", " , "], "--background names nothing"),
     (["segment", "EMPTY", "--classes", "cat"], "no images found in"),
-    (["segment"], "required"),
+    (["segment"], "give images or folders, or --input-list FILE"),
 ])
 def test_usage_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
     """Usage, weight and text errors: exit status 2 and a single line, before any model is built."""
@@ -280,7 +280,8 @@ def test_readme_example(mixed_folder, tiny_checkpoint, tmp_path, monkeypatch):
     """The Python example of "Segment your own images" runs as written (tiny CLIP, CPU, coarse stride)."""
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Segment your own images", 1)[1].split("\n## ", 1)[0]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    code = next(block for block in blocks if 'device="cuda")' in block)  # the API's example
     code = code.replace('"/path/to/ViT-B-16.pt"', repr(str(tiny_checkpoint)))
     assert code.count('device="cuda")') == 1
     code = code.replace('device="cuda")', f'device="cpu", **{FAST!r})')
@@ -404,9 +405,9 @@ def test_notebook_runs_top_to_bottom(tiny_checkpoint, tmp_path, monkeypatch):
 def test_output_names_are_unique_and_deterministic(tmp_path):
     names = [tmp_path / "a" / "x.jpg", tmp_path / "a" / "x-2.jpg", tmp_path / "a" / "x.png",
              tmp_path / "b" / "x.jpg", tmp_path / "a" / "y.jpg"]
-    stems = cli.output_stems(names)
+    stems = collection.unique_stems(names)
     assert stems == ["a_x_jpg", "x-2", "x_png", "b_x_jpg", "y"]
-    assert cli.output_stems(names) == stems and len(set(stems)) == len(stems)
+    assert collection.unique_stems(names) == stems and len(set(stems)) == len(stems)
 
 
 @pytest.mark.slow
@@ -422,7 +423,7 @@ def test_colliding_names_and_reruns_never_lose_a_result(tmp_path, tiny_checkpoin
     records = {p.name: json.loads(p.read_text())["image"] for p in out.glob("*.json")}
     assert records == {"x_jpg.json": str(folder / "x.jpg"), "x-2.json": str(folder / "x-2.jpg"),
                        "x_png.json": str(folder / "x.png")}
-    assert len(list(out.iterdir())) == 9
+    assert len(list(out.iterdir())) == 10  # three files per image and the manifest
 
     other = tmp_path / "other"  # another x-2.jpg, into the same --out: refused, the first result kept
     other.mkdir()

@@ -97,7 +97,7 @@ def test_the_command_refuses_a_photo_too_large_and_goes_on(tmp_path, tiny_checkp
     errors = [line for line in capsys.readouterr().err.splitlines() if "a_large" in line]
     assert len(errors) == 1 and "2000 x 1500 pixels need about" in errors[0] and "--max-pixels " in errors[0]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b_small.json", "b_small_mask.png",
-                                                                   "b_small_overlay.png"]
+                                                                   "b_small_overlay.png", "manifest.jsonl"]
     fits = int(errors[0].split("--max-pixels ")[1].split()[0])
     assert cli.main(common + ["--max-pixels", str(fits)]) == 0, capsys.readouterr().err
     record = json.loads((tmp_path / "out" / "a_large.json").read_text())

@@ -11,10 +11,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "itaclip"
 LAYERS = {
     0: ["__init__", "_shim", "compat", "atomic", "fetch", "class_files", "presets", "settings", "budget", "llm_texts"],
     1: ["kernels", "backbone", "scclip", "resclip", "proxyclip", "dino", "views", "pamr", "postprocess", "slide",
-        "tiles", "render"],  # pure maths (the methods' own endings of the vision forward, DINO's ViT), drawing
+        "tiles", "render", "formats"],  # pure maths (methods' endings of the vision forward, DINO), drawing, formats
     2: ["weights", "vfm", "text_encoder", "text", "reference", "provenance"],  # the pipeline
     3: ["segmentor", "methods", "models", "datasets", "hooks"],  # the one segmentor, the methods, registration
-    4: ["api", "results"],  # the API
+    4: ["api", "results", "collection"],  # the API, results and collections of them
     5: ["cli", "web", "evaluate"],  # the command, the page, evaluation
 }
 LAYER = {module: layer for layer, modules in LAYERS.items() for module in modules}
