@@ -315,7 +315,7 @@ def segment(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     created = writable_folder(args.out)
-    if launch.world > 1 and (args.device or "cuda").startswith("cuda") and args.device != "cpu":
+    if launch.world > 1 and (args.device or os.environ.get(DEVICE_VARIABLE) or "cuda").startswith("cuda"):
         import torch
 
         if torch.cuda.is_available():  # one GPU per process: its local rank's

@@ -78,6 +78,17 @@ def test_an_input_list_from_a_file_and_from_stdin(tree, tmp_path, monkeypatch):
     assert list(collection.find_inputs(input_list="-", start=3)) == items
 
 
+def test_the_command_reads_its_list_from_stdin(tree, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tree.parent)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("photos/a/x.jpg\nphotos/b/x.jpg\nphotos/missing.jpg\n"))
+    out = tmp_path / "out"
+    assert segment("--input-list", "-", "--out", str(out), tiny=tiny_checkpoint) == 1  # one path is missing
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(line["path"], line["status"]) for line in lines] == [
+        ("photos/a/x.jpg", "ok"), ("photos/b/x.jpg", "ok"), ("photos/missing.jpg", "failed")]
+    assert (out / "photos" / "a" / "x_mask.png").is_file() and (out / "photos" / "b" / "x_mask.png").is_file()
+
+
 def test_shares_are_disjoint_and_cover_everything():
     items = [Item(i, Path(f"{i}.jpg"), f"folder/{i}") for i in range(200)]
     shares = [list(collection.mine(items, Launch(rank, 3))) for rank in range(3)]
