@@ -33,7 +33,12 @@ from . import (
     models,  # noqa: F401  (every method registered, for presets of any method)
     provenance,
 )
-from .class_files import parse_names, read_auxiliary_texts, split_list  # parse_names: also importable from here
+from .class_files import (  # parse_names: also importable from here
+    check_distinct,
+    parse_names,
+    read_auxiliary_texts,
+    split_list,
+)
 from .methods import resolved_recipe
 from .presets import (
     DEFAULT_WEIGHTS,
@@ -50,6 +55,10 @@ from .segmentor import Recipe, TrainingFreeSegmentor
 BACKGROUND_NAME = "background"
 
 
+class ImageTooSmall(ValueError):
+    """An image too thin for the model (one line saying which limit)."""
+
+
 class ImageTooLarge(MemoryError):
     """An image that would not fit the memory available: one line, with the option that helps."""
 
@@ -63,8 +72,11 @@ def default_device() -> str:
 
 
 def class_names_of(classes: Sequence[str | Sequence[str]], background: str | Sequence[str] | None) -> list[list[str]]:
-    """The names of each class as the model takes them: the background's names first (class 0) when given."""
-    return ([parse_names(background)] if background is not None else []) + [parse_names(item) for item in classes]
+    """The names of each class as the model takes them: the background's names first (class 0) when given;
+    a name given twice is a ValueError naming it."""
+    names = ([parse_names(background)] if background is not None else []) + [parse_names(item) for item in classes]
+    check_distinct(names)
+    return names
 
 
 def preset_recipe(preset: str) -> Recipe:
@@ -195,6 +207,32 @@ class Segmenter:
             names[0] = BACKGROUND_NAME
         return names
 
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the preset's test resize gives an ``height x width`` image (mmcv's rounding)."""
+        if self.scale is None:
+            return height, width
+        if not self.keep_ratio:
+            return self.scale[1], self.scale[0]
+        factor = min(max(self.scale) / max(height, width), min(self.scale) / min(height, width))
+        return int(height * factor + 0.5), int(width * factor + 0.5)
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise :class:`ImageTooSmall` (one line) for an image too thin for this model: under one patch
+        once resized, thinner than the blur of the image views, or than PAMR's largest dilation."""
+        if min(height, width) < 1:
+            raise ImageTooSmall(f"{width} x {height} pixels: the image is empty")
+        protocol, visual = self.model.protocol, self.model.visual
+        needs = [(max(visual.conv1.kernel_size), "one patch of the vision model", self.network_size(height, width))]
+        if protocol.img_engineering:
+            needs.append((6, "the blur of the image views", self.network_size(height, width)))
+        if protocol.pamr_steps > 0:
+            needs.append((max(protocol.pamr_stride) + 1, "PAMR's largest dilation", (height, width)))
+        for need, what, size in needs:
+            if min(size) < need:
+                resized = "" if size == (height, width) else f", {size[1]} x {size[0]} once resized,"
+                raise ImageTooSmall(f"{width} x {height} pixels{resized} is thinner than {what} ({need} pixels); "
+                                    "pad or crop the image to a less extreme shape")
+
     def check_fits(self, height: int, width: int, probs: bool | None = None) -> None:
         """Raise :class:`ImageTooLarge` (one line, naming ``max_pixels``) if a ``height x width`` image would
         not fit the memory available now; cheap, so callers ask before decoding a large photo."""
@@ -221,6 +259,10 @@ class Segmenter:
         a way to take photos too large for this machine's memory, not the paper's protocol
         (``result.working_size`` says when it happened; ``result.probs`` is then None).
         """
+        if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer))
+                                       or max_pixels < 1):
+            raise ValueError(f"max_pixels={max_pixels!r}: max_pixels must be a whole number of pixels, 1 or more "
+                             "(e.g. 24_000_000), or None")
         rgb = to_rgb(image)
         height, width = rgb.shape[:2]
         working = None
@@ -229,6 +271,7 @@ class Segmenter:
             working = (max(1, int(height * scale)), max(1, int(width * scale)))
             rgb = cv2.resize(rgb, working[::-1], interpolation=cv2.INTER_AREA)
             probs = False
+        self.check_size(*rgb.shape[:2])
         self.check_fits(*rgb.shape[:2], probs)
         bgr = np.ascontiguousarray(rgb[..., ::-1])
         if self.scale is None:
@@ -251,5 +294,5 @@ class Segmenter:
                             background=bool(self.model.background), working_size=working)
 
 
-__all__ = ["ImageReadError", "ImageTooLarge", "Segmentation", "Segmenter", "class_colour", "palette", "presets",
-           "to_rgb"]
+__all__ = ["ImageReadError", "ImageTooLarge", "ImageTooSmall", "Segmentation", "Segmenter", "class_colour", "palette",
+           "presets", "to_rgb"]

@@ -25,7 +25,13 @@ def _read_lines(path: str | Path, what: str, option: str) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise TextFileError(f"{what} file {path} does not exist; set {option} to an existing file")
-    lines = path.read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is not part of the first name
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is not part of the first name
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise TextFileError(f"{what} file {path}, line {line} is not UTF-8 text; save the file as UTF-8") from None
+    except OSError as err:
+        raise TextFileError(f"{what} file {path} cannot be read ({err.strerror or err})") from None
     while lines and not lines[-1].strip():  # blank lines at the end of a file (an extra newline) mean nothing
         lines.pop()
     if not lines:
@@ -81,6 +87,24 @@ def parse_classes(text: str) -> list[list[str]]:
 def parse_background(text: str) -> list[str]:
     """Background names, each its own name of class 0: commas or ``;`` between them (empty when none)."""
     return split_list(text.replace(SYNONYM_SEPARATOR, CLASS_SEPARATOR))
+
+
+def check_distinct(classes: Sequence[Sequence[str]], background: Sequence[str] | None = None) -> None:
+    """Refuse, in one ValueError line naming them, names given twice (after trimming, ignoring case) among
+    the classes typed for one run (background names included): equal queries would split their pixels by
+    float noise. Data sets' own class files are not checked (COCO-Object's has 'bed' twice, by design)."""
+    seen: dict[str, int] = {}
+    repeated: dict[str, int] = {}
+    for names in ([list(background)] if background else []) + [list(names) for names in classes]:
+        for name in names:
+            key = " ".join(name.split()).lower()
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                repeated[key] = seen[key]
+    if repeated:
+        listed = ", ".join(f"{name!r} ({count} times)" for name, count in repeated.items())
+        raise ValueError(f"class names given more than once: {listed}; give each name once (synonyms of one "
+                         "class go together with ';')")
 
 
 def flatten_queries(classes: list[list[str]]) -> tuple[list[str], list[int]]:

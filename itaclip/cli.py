@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import itertools
 import json
 import os
 import re
+import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -28,12 +31,14 @@ from . import formats as formats_module
 from .class_files import (
     TextFileError,
     check_auxiliary_names,
+    check_distinct,
     parse_background,
     parse_classes,
     read_auxiliary_texts,
     read_class_names,
 )
 from .fetch import WeightsError
+from .fetch import reason as fetch_reason
 from .formats import parse_formats
 from .presets import DEVICE_VARIABLE, WEIGHTS_VARIABLE, default_preset, load_preset, presets
 from .results import earlier_result, same_file, save_results
@@ -298,9 +303,23 @@ def writable_folder(out: Path) -> bool:
     return created
 
 
+def check_classes(args: argparse.Namespace) -> None:
+    """The classes and background typed (or in --classes-file) read and checked before anything heavy loads."""
+    classes = read_classes(args)
+    if classes is None:
+        return
+    background = parse_background(args.background) if args.background is not None else None
+    try:
+        check_distinct(classes, background)
+    except ValueError as err:
+        where = "--classes-file " + str(args.classes_file) if args.classes_file is not None else "--classes"
+        raise UsageError(f"{where}: {err}") from None
+
+
 def segment(args: argparse.Namespace) -> int:
     """Build the model once, label this process's share of the inputs, keep the manifest; the exit status."""
     check_device(args)
+    check_classes(args)
     overrides = parse_overrides(args.overrides)
     if check_vfm_weights(args):
         overrides["vfm_name"] = args.vfm_weights
@@ -369,7 +388,7 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
     failures, and the run's totals on process 0 (None elsewhere)."""
     from tqdm import tqdm
 
-    from .api import ImageTooLarge
+    from .api import ImageTooLarge, ImageTooSmall
     from .kernels import ProxyMaskError
     from .render import ImageReadError, image_size, to_rgb
 
@@ -379,6 +398,7 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
     retry = collection.failed_paths(args.out) if args.retry_failed else None
     manifest = collection.Manifest(args.out, launch)
     writer = collection.Behind()
+    claims = collection.Claims(args.out)
 
     def line(item, status, outputs=(), reason=None, size=None):
         manifest.write(collection.manifest_line(item, status, outputs, reason, size))
@@ -395,10 +415,30 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
         keep = args.skip_existing or (retry is not None and str(item.path) not in retry)
         if keep and earlier is not None and complete(args.out, outputs, formats):
             return "skipped", outputs, None
-        size = image_size(item.path)
-        if args.max_pixels is None and all(size):  # a photo too large for memory is refused before decoding
-            segmenter.check_fits(*size, probs=False)
-        return "read", outputs, (to_rgb(item.path), georeferenced)
+        if earlier is None:  # files under our names that no record of ours accounts for: the user's own
+            foreign = [name for name in outputs[1:] if (args.out / name).exists()]
+            if foreign:
+                return "failed", outputs, (f"{args.out / foreign[0]} exists and was not written by itaclip; not "
+                                           "replaced (choose another --out, or move that file)")
+        if not claims.take(item.stem):
+            return "failed", outputs, (f"another run is writing {item.stem} into {args.out} right now; not "
+                                       "replaced (rerun with --skip-existing when it is done)")
+        try:
+            earlier = earlier_result(item.path, args.out, item.stem)  # it may have finished just before
+            if earlier is not None and not same_file(earlier, item.path):
+                raise ValueError(f"{args.out} already holds {item.stem}.json from {earlier}; not replaced "
+                                 "(choose another --out, or move that result)")
+            size = image_size(item.path)
+            if all(size):  # a photo too thin, or too large for memory, is refused before decoding
+                segmenter.check_size(*size)
+                if args.max_pixels is None:
+                    segmenter.check_fits(*size, probs=False)
+            return "read", outputs, (to_rgb(item.path), georeferenced)
+        except BaseException as err:
+            claims.release(item.stem)
+            if isinstance(err, ValueError) and not isinstance(err, (ImageReadError, ImageTooSmall)):
+                return "failed", outputs, str(err)
+            raise
 
     def save(item, rgb, result, outputs, georeferenced):
         record = {}
@@ -408,9 +448,12 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
             record["labelstudio"] = formats_module.labelstudio_results(result, args.ls_from, args.ls_to)
         if "geotiff" in formats and georeferenced:
             formats_module.write_geotiff(item.path, result, args.out / f"{item.stem}_mask.tif")
-        save_results(item.path, rgb, result, args.out, item.stem, settings, extra=record,
-                     mask="png" in formats or ("geotiff" in formats and not georeferenced),
-                     overlay="png" in formats)
+        try:
+            save_results(item.path, rgb, result, args.out, item.stem, settings, extra=record,
+                         mask="png" in formats or ("geotiff" in formats and not georeferenced),
+                         overlay="png" in formats)
+        finally:
+            claims.release(item.stem)
         line(item, "ok", outputs, size=(int(rgb.shape[1]), int(rgb.shape[0])))
 
     share = collection.mine(inputs, launch)
@@ -422,7 +465,7 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
             if isinstance(loaded, (ImageReadError, OSError)):
                 line(item, "failed", reason=f"cannot read image ({loaded})")
                 continue
-            if isinstance(loaded, (ImageTooLarge, ProxyMaskError)):
+            if isinstance(loaded, (ImageTooLarge, ImageTooSmall, ProxyMaskError)):
                 line(item, "failed", reason=in_command_words(str(loaded), args))
                 continue
             if isinstance(loaded, Exception):
@@ -436,14 +479,22 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
                 tqdm.write(f"{item.path}: not a georeferenced raster; its mask is a PNG", file=sys.stderr)
             try:
                 result = segmenter.segment(rgb, probs=False, max_pixels=args.max_pixels)
-            except (ImageTooLarge, ProxyMaskError) as err:  # this image only: the others are still segmented
+            except (ImageTooLarge, ImageTooSmall, ProxyMaskError) as err:  # this image only: the others go on
+                claims.release(item.stem)
                 line(item, "failed", reason=in_command_words(str(err), args))
+                continue
+            except Exception as err:  # any other failure of one image: one line, and the batch goes on
+                claims.release(item.stem)
+                line(item, "failed", reason=f"cannot segment it ({type(err).__name__}: {fetch_reason(err)})")
                 continue
             writer.submit(lambda item=item, rgb=rgb, result=result, outputs=outputs, geo=georeferenced:
                           save(item, rgb, result, outputs, geo))
     finally:
         bar.close()
-        writer.close()
+        try:
+            writer.close()
+        finally:
+            claims.release_all()
     totals = manifest.finish()
     if totals is not None:
         write_collection_files(args, formats)
@@ -493,16 +544,39 @@ def serve(args: argparse.Namespace) -> int:
         load_preset_or_fail(args.preset)
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: a port is 1 to 65535")
+    check_address(args.host, args.port)
     try:
         from . import web
     except ImportError as err:
         raise UsageError(f"the web page needs Gradio ({err}); install it with pip install -e \".[web]\" "
                          "(or pip install \"itaclip[web]\")") from None
+
+    def stop(signum, frame):  # SIGTERM stops the page as Ctrl+C does: its results folder is removed
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         web.serve(args.weights, args.device, args.host, args.port, args.preset, args.vfm_weights)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def check_address(host: str, port: int) -> None:
+    """``--host``/``--port`` name an address this machine can listen on, now (one line if not)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise UsageError(f"--host {host}: not an address of this machine; use 127.0.0.1 (this machine) or "
+                         "0.0.0.0 (every network)") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: a closing port is free
+        try:
+            probe.bind(address)
+        except OSError as err:
+            what = "is in use" if err.errno == errno.EADDRINUSE else f"cannot be used ({err.strerror or err})"
+            raise UsageError(f"--host {host} --port {port}: that address {what}; choose another --port") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 Light on purpose (no torch): the command checks its inputs with it before anything heavy loads.
 
 * **Inputs** (:func:`find_inputs`): files as given and folders (one level, or walked to any depth with
-  ``recursive``), or the lines of a list file (``-``: standard input), read lazily. Every process of a
+  ``recursive``; the masks and overlays this project wrote, known by the JSON beside them, are not inputs),
+  or the lines of a list file (``-``: standard input), read lazily. Every process of a
   distributed run walks the same inputs in the same order and computes the same names.
 * **Names** (``Item.stem``, a relative path without suffix, ``/`` between folders): a file given directly
   keeps its own stem (made unique among the files given, as :func:`unique_stems` says); an image found in a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
 import zlib
@@ -49,8 +51,26 @@ class Item:
     stem: str
 
 
+RESULT_SUFFIXES = ("_mask.png", "_overlay.png", "_mask.tif")  # files itaclip writes beside <stem>.json
+
+
+def is_result(path: Path) -> bool:
+    """Whether ``path`` is a result this project wrote: a mask or overlay with its ``<stem>.json`` record
+    beside it (the JSON decides, not the suffix alone: a user's own ``x_mask.png`` is an input)."""
+    name = path.name
+    suffix = next((end for end in RESULT_SUFFIXES if name.endswith(end)), None)
+    if suffix is None:
+        return False
+    try:
+        record = json.loads((path.parent / f"{name[:-len(suffix)]}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and "image" in record and "classes" in record
+
+
 def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    """An input image: an image suffix, and not one of this project's results."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not is_result(path)
 
 
 def unique_stems(paths: Sequence[Path]) -> list[str]:
@@ -220,6 +240,18 @@ def join(launch: Launch) -> None:
         os.environ.update(RANK=str(launch.rank), WORLD_SIZE=str(launch.world), LOCAL_RANK=str(launch.local_rank))
     # the barrier at the end waits for the slowest process's share: days, not the default half hour
     dist.init_process_group("gloo", timeout=datetime.timedelta(days=30))
+    shared = [run_token()]
+    dist.broadcast_object_list(shared, src=0)  # every process names its part after process 0's run
+    os.environ[TOKEN_VARIABLE] = shared[0]
+
+
+TOKEN_VARIABLE = "ITACLIP_RUN_TOKEN"
+
+
+def run_token() -> str:
+    """This run's name for its manifest parts (process 0's machine and pid, shared by :func:`join`), so that
+    runs into one ``--out`` at the same time keep their parts apart."""
+    return os.environ.get(TOKEN_VARIABLE) or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def wait_for_all(launch: Launch) -> None:
@@ -258,10 +290,10 @@ class Manifest:
     """This process's part of the manifest: lines appended and flushed one by one (from any thread)."""
 
     def __init__(self, out: Path, launch: Launch):
-        self.out, self.launch = out, launch
+        self.out, self.launch, self.token = out, launch, run_token()
         folder = out / PARTS
         folder.mkdir(parents=True, exist_ok=True)
-        self.part = open(folder / f"rank{launch.rank}-of{launch.world}.jsonl", "a", encoding="utf-8")
+        self.part = open(folder / f"{self.token}-rank{launch.rank}-of{launch.world}.jsonl", "a", encoding="utf-8")
         self.counts: Counter = Counter()
         self.lock = threading.Lock()
 
@@ -276,7 +308,7 @@ class Manifest:
         ``manifest.jsonl`` and gets the run's totals (None for the others)."""
         self.part.close()
         wait_for_all(self.launch)
-        return merge_parts(self.out, self.launch.world) if self.launch.rank == 0 else None
+        return merge_parts(self.out, self.token) if self.launch.rank == 0 else None
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -294,12 +326,11 @@ def read_lines(path: Path) -> list[dict]:
     return lines
 
 
-def merge_parts(out: Path, world: int) -> dict:
-    """Every part (this run's, and any a crashed run left) into ``manifest.jsonl``, one line per input in
-    input order (the latest line of an input wins); the parts are removed. The totals by status."""
+def merge_parts(out: Path, token: str) -> dict:
+    """This run's parts into ``manifest.jsonl``, one line per input in input order (the latest line of an
+    input wins), then removed (a crashed run's parts stay, for ``--retry-failed``). The totals by status."""
     folder = out / PARTS
-    # a crashed run of another size first: this run's lines are the later ones
-    parts = sorted(folder.glob("rank*-of*.jsonl"), key=lambda p: (p.stem.endswith(f"-of{world}"), p.name))
+    parts = sorted(folder.glob(f"{token}-rank*-of*.jsonl"))
     latest: dict[int, dict] = {}
     for part in parts:
         for line in read_lines(part):
@@ -307,10 +338,10 @@ def merge_parts(out: Path, world: int) -> dict:
     lines = [latest[index] for index in sorted(latest)]
     with atomic_write(out / MANIFEST, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(line) + "\n" for line in lines)
-    for path in folder.iterdir():
+    for path in parts:
         path.unlink(missing_ok=True)
     try:
-        folder.rmdir()
+        folder.rmdir()  # unless another run's parts are still there
     except OSError:
         pass
     return dict(Counter(line["status"] for line in lines), total=len(lines))
@@ -319,7 +350,7 @@ def merge_parts(out: Path, world: int) -> dict:
 def failed_paths(out: Path) -> set[str]:
     """The inputs whose latest line, in ``manifest.jsonl`` or a part a crashed run left, says ``failed``."""
     latest: dict[str, str] = {}
-    for path in [out / MANIFEST, *sorted((out / PARTS).glob("rank*-of*.jsonl"))]:
+    for path in [out / MANIFEST, *sorted((out / PARTS).glob("*-rank*-of*.jsonl"))]:
         for line in read_lines(path):
             latest[line["path"]] = line["status"]
     return {path for path, status in latest.items() if status == "failed"}
@@ -373,3 +404,64 @@ class Behind:
                 self.pending.popleft().result()
         finally:
             self.pool.shutdown(wait=True)
+
+
+# ------------------------------------------------------------------------------------------ claims
+
+class Claims:
+    """Exclusive claims on output names, so that runs writing into one ``--out`` at the same time never
+    replace each other's results: ``.<stem>.claim`` beside the results, created with ``O_EXCL`` before an
+    input is segmented and removed once its results have landed (or it failed). A claim whose process is
+    gone (same machine, pid not running) is taken over."""
+
+    def __init__(self, out: Path):
+        self.out, self.held, self.lock = out, set(), threading.Lock()
+        self.owner = f"{socket.gethostname()} {os.getpid()}"
+
+    def path(self, stem: str) -> Path:
+        stem_path = self.out / stem
+        return stem_path.parent / f".{stem_path.name}.claim"
+
+    def take(self, stem: str) -> bool:
+        path = self.path(stem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not self._stale(path):
+                    return False
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(self.owner)
+            with self.lock:
+                self.held.add(stem)
+            return True
+        return False
+
+    def _stale(self, path: Path) -> bool:
+        try:
+            host, pid = path.read_text().split()
+        except (OSError, ValueError):
+            return False
+        if host != socket.gethostname():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError):
+            return False
+        return False
+
+    def release(self, stem: str) -> None:
+        with self.lock:
+            if stem not in self.held:
+                return
+            self.held.discard(stem)
+        self.path(stem).unlink(missing_ok=True)
+
+    def release_all(self) -> None:
+        for stem in list(self.held):
+            self.release(stem)

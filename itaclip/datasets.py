@@ -97,7 +97,18 @@ class LabelFileError(ValueError):
 @TRANSFORMS.register_module()
 class LoadCheckedAnnotations(LoadAnnotations):
     """mmseg's ``LoadAnnotations``, with one line naming a label file that is missing or cannot be decoded
-    (eval.py puts it in place of ``LoadAnnotations``; it loads exactly the same labels)."""
+    (eval.py puts it in place of ``LoadAnnotations``; it loads exactly the same labels).
+
+    ``num_classes`` and ``ignore_index`` given, label values outside ``[0, num_classes)`` and not the ignore
+    index are, with ``out_of_range='ignore'``, set to the ignore index (for data sets that need it; eval.py's
+    ``--cfg-options label_check=ignore``); otherwise left as they are (eval.py checks them first)."""
+
+    def __init__(self, *args, num_classes: int | None = None, ignore_index: int = 255,
+                 out_of_range: str = "keep", **kwargs):
+        super().__init__(*args, **kwargs)
+        if out_of_range not in ("keep", "ignore"):
+            raise ValueError(f"out_of_range={out_of_range!r}: 'keep' or 'ignore'")
+        self.num_classes, self.ignore_index, self.out_of_range = num_classes, ignore_index, out_of_range
 
     def _load_seg_map(self, results: dict) -> None:
         try:
@@ -106,6 +117,11 @@ class LoadCheckedAnnotations(LoadAnnotations):
             why = "cannot be decoded" if isinstance(err, AttributeError) else str(err).splitlines()[0]
             raise LabelFileError(f"label file {results.get('seg_map_path')} cannot be read ({why}); fix or "
                                  "remove it, or leave its image out of the split file") from None
+        if self.out_of_range == "ignore" and self.num_classes is not None:
+            labels = results["gt_seg_map"]
+            outside = (labels >= self.num_classes) & (labels != self.ignore_index)
+            if outside.any():
+                results["gt_seg_map"] = np.where(outside, self.ignore_index, labels).astype(labels.dtype)
 
     def _read_labels(self, results: dict) -> None:
         super()._load_seg_map(results)

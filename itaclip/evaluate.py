@@ -29,6 +29,15 @@ PROG = "eval.py"  # how errors name the command: eval.py, or itaclip eval
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
+    class Options(DictAction):
+        """mmengine's ``KEY=VALUE`` reader, with one usage line for an item without ``=``."""
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            bad = [item for item in values if "=" not in item]
+            if bad:
+                parser.error(f"--cfg-options {bad[0]}: write KEY=VALUE, e.g. model.device=cpu")
+            super().__call__(parser, namespace, values, option_string)
+
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True,
                         help="config path, or a file name under configs/ (e.g. cfg_voc21.py, cfg_voc21 or "
@@ -36,7 +45,7 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", help="where logs and metrics.json go (default: work_dirs/<config name>, "
                                            "e.g. work_dirs/sclip/cfg_voc21)")
     parser.add_argument("--data-root", help="root folder of the test data set (see datasets/README.md)")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+    parser.add_argument("--cfg-options", nargs="+", action=Options, default={},
                         help="override config keys, e.g. model.model_name=/path/ViT-B-16.pt model.device=cpu")
     parser.add_argument("--texts", choices=["paper", "ours", "none"],
                         help="LLM texts: the paper's (fetched once, checked by SHA-256), this project's "
@@ -107,9 +116,15 @@ def build_config(args: argparse.Namespace):
     if args.show_dir:
         cfg.default_hooks.visualization.draw = True
         cfg.visualizer.save_dir = args.show_dir
+    label_check = cfg.get("label_check", "error")
+    if label_check not in LABEL_CHECKS:
+        sys.exit(f"{PROG}: --cfg-options label_check={label_check}: one of {', '.join(LABEL_CHECKS)}")
     for step in cfg.test_dataloader.dataset.get("pipeline", []):  # a bad label file: one line naming it
         if step.get("type") == "LoadAnnotations":
             step["type"] = "LoadCheckedAnnotations"
+        if step.get("type") in ("LoadCheckedAnnotations", "LoadAnnotations16") and label_check == "ignore":
+            step.update(out_of_range="ignore", ignore_index=cfg.test_evaluator.get("ignore_index", 255),
+                        num_classes=None)  # set when the data set's classes are known (check_data)
     if args.out:  # written atomically by itaclip's hook, not by the metric's plain save
         cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="SavePredictionsHook", out_dir=args.out)]
     return cfg
@@ -163,6 +178,18 @@ def check_data(cfg) -> None:
         if relative and not exists(root / relative):
             raise ValueError(f"--data-root {root}: no {what} {relative} in it; see datasets/README.md for "
                              f"the layout of {dataset.type}")
+    count = check_split(cfg)
+    cfg.default_hooks.logger.interval = max(1, min(50, count // 10))  # progress shown for any set size
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    loader = cfg.test_dataloader
+    workers = loader.get("num_workers", 0)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"--cfg-options test_dataloader.num_workers={workers}: a whole number of loader "
+                         "processes, 0 or more (0: load in the main process)")
+    if workers > cpus:  # no more loader processes than the machine has cores
+        loader.num_workers = cpus
+    if loader.num_workers == 0:
+        loader.persistent_workers = False  # mmengine refuses persistent workers without workers
     classes = (dataset.get("metainfo") or {}).get("classes") or DATASETS.get(dataset.type).METAINFO["classes"]
     name_path = cfg.model.get("name_path")
     count = len(read_class_names(name_path)) if name_path else len(classes)
@@ -170,6 +197,89 @@ def check_data(cfg) -> None:
         raise ValueError(f"model.name_path {name_path} has {count} classes but the "
                          f"data set {dataset.type} has {len(classes)}; give a class-name file with one line per "
                          "class of the data set, in its order")
+
+
+LABEL_CHECKS = ("error", "ignore", "off")  # --cfg-options label_check=...: label values outside the classes
+
+
+def check_labels(cfg, items: list[dict], num_classes: int) -> None:
+    """Every label map, read before the model is built as the pipeline reads it: of its image's size, with
+    values in ``[0, classes)`` or the ignore index. ``label_check=error`` (the default) stops at the first
+    bad file in one line naming it and the values; ``ignore`` makes such values the ignore index; ``off``
+    reads nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from mmseg.registry import TRANSFORMS
+    from PIL import Image
+
+    mode = cfg.get("label_check", "error")
+    loader = next((dict(step) for step in cfg.test_dataloader.dataset.get("pipeline", [])
+                   if step.get("type") in ("LoadCheckedAnnotations", "LoadAnnotations16")), None)
+    if mode == "off" or loader is None:
+        return
+    ignore = cfg.test_evaluator.get("ignore_index", 255)
+    for step in cfg.test_dataloader.dataset.pipeline:  # the loader learns the class count for 'ignore'
+        if step.get("type") == loader["type"] and mode == "ignore":
+            step["num_classes"] = num_classes
+    loader.update(num_classes=num_classes, out_of_range="keep")
+    load = TRANSFORMS.build(loader)
+
+    def problem(item: dict) -> str | None:
+        results = dict(item, seg_fields=[])
+        load(results)
+        labels = results["gt_seg_map"]
+        with Image.open(item["img_path"]) as image:
+            width, height = image.size
+        if labels.shape[:2] != (height, width):
+            return (f"label file {item['seg_map_path']} is {labels.shape[1]} x {labels.shape[0]}, its image "
+                    f"{width} x {height}; labels must have their image's size")
+        values = np.unique(labels)
+        outside = values[(values >= num_classes) & (values != ignore)]
+        if mode == "error" and outside.size:
+            return (f"label file {item['seg_map_path']} holds values {', '.join(map(str, outside[:5].tolist()))} "
+                    f"outside the {num_classes} classes (0-{num_classes - 1}) and the ignore index {ignore}; fix "
+                    "the labels, or score them as ignored with --cfg-options label_check=ignore")
+        return None
+
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        for found in pool.map(problem, items):
+            if found:
+                raise ValueError(found)
+
+
+def check_split(cfg) -> int:
+    """The images the data set lists, checked before the model is built: none, one listed twice, or an image
+    or label file missing is a ValueError naming it. The number of images."""
+    import copy
+    from collections import Counter
+
+    from mmseg.registry import DATASETS
+
+    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    dataset_cfg.update(lazy_init=True, pipeline=[])
+    where = dataset_cfg.get("ann_file") or dataset_cfg.get("data_prefix", {}).get("img_path") or "the data root"
+    try:
+        items = DATASETS.build(dataset_cfg).load_data_list()
+    except (OSError, ValueError, AssertionError, KeyError) as err:
+        raise ValueError(f"--data-root {dataset_cfg.data_root}: cannot list the images of {where} "
+                         f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})") from None
+    if not items:
+        raise ValueError(f"--data-root {dataset_cfg.data_root}: {where} lists no image; see datasets/README.md")
+    counts = Counter(item["img_path"] for item in items)
+    repeated = [(path, n) for path, n in counts.items() if n > 1]
+    if repeated:
+        path, n = repeated[0]
+        raise ValueError(f"{where} lists {Path(path).stem} {n} times ({len(repeated)} images listed more than "
+                         "once); list each image once, or it is scored as often as it is listed")
+    for key, what in (("img_path", "image"), ("seg_map_path", "label file")):
+        missing = [item[key] for item in items if item.get(key) and not Path(item[key]).is_file()]
+        if missing:
+            raise ValueError(f"{what} {missing[0]} is missing ({len(missing)} of the {len(items)} images listed in "
+                             f"{where}); restore it or leave it out of the split")
+    classes = (dataset_cfg.get("metainfo") or {}).get("classes") or DATASETS.get(dataset_cfg.type).METAINFO["classes"]
+    check_labels(cfg, items, len(classes))
+    return len(items)
 
 
 def log_record(record: dict, logger) -> None:

@@ -8,8 +8,11 @@ against its pinned digest (and its announced length), and only then takes
 the target's name, so a changed, truncated or interrupted download never
 lands where a run could read it.
 
-Digests of local files (for the record of what produced a number) are
-computed once per file and remembered by path, size and modification time.
+Digests of local files for the record of what produced a number are
+computed once per file and remembered by path, size and modification time
+(:func:`file_sha256`): a memo for large unpinned files. A pinned file (the
+paper's texts, OpenAI's weights) is hashed afresh the first time a process
+uses it (:func:`has_digest`).
 """
 from __future__ import annotations
 
@@ -79,6 +82,22 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest
 
 
+_VERIFIED: dict[str, tuple[int, int, str]] = {}  # path -> (size, mtime_ns, digest) hashed in this process
+
+
+def has_digest(path: Path, sha256: str) -> bool:
+    """Whether ``path`` has the pinned digest ``sha256``: hashed afresh the first time this process asks (the
+    size+mtime memo of :func:`file_sha256` is not trusted for a pinned file: an edit that keeps both would
+    pass it), then remembered for this process while size and mtime stay."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    seen = _VERIFIED.get(str(path))
+    if seen is None or seen[:2] != (stat.st_size, stat.st_mtime_ns):
+        seen = (stat.st_size, stat.st_mtime_ns, sha256_file(path))
+        _VERIFIED[str(path)] = seen
+    return seen[2] == sha256
+
+
 def download(url: str, target: Path, sha256: str | None, timeout: float = 60) -> Path:
     """Fetch ``url`` into ``target`` atomically, unless ``target`` already has digest ``sha256``.
 
@@ -90,7 +109,7 @@ def download(url: str, target: Path, sha256: str | None, timeout: float = 60) ->
     ``sha256=None`` is for files their publisher does not pin (DINO's releases): any file at ``target`` is
     taken as it is (only a complete download can have landed there), and the run record states its digest.
     """
-    if target.is_file() and (sha256 is None or file_sha256(target) == sha256):
+    if target.is_file() and (sha256 is None or has_digest(target, sha256)):
         return target
     new_folder = not target.parent.exists()
     try:

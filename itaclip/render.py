@@ -258,6 +258,9 @@ class Segmentation:
         Computed in bands of rows, so a large photo needs no float copy of itself.
         """
         rgb = to_rgb(image)
+        if rgb.shape[:2] != self.labels.shape:
+            raise ValueError(f"an image of {rgb.shape[1]} x {rgb.shape[0]} pixels for labels of {self.labels.shape[1]} "
+                             f"x {self.labels.shape[0]}: give the image this result was segmented from")
         out = np.empty_like(rgb)
         band = max(1, BLEND_BAND_PIXELS // max(1, rgb.shape[1]))
         for top in range(0, rgb.shape[0], band):

@@ -79,11 +79,12 @@ class DiskCache:
 
     ``identity`` names all of those; an entry records it and its text, so a
     file that does not match (another model, a hash collision, a truncated
-    write from elsewhere) is ignored with a one-line warning and rewritten.
+    write from elsewhere), or whose embedding has the wrong shape or a
+    non-finite value, is ignored with a one-line warning and rewritten.
     """
 
-    def __init__(self, folder: Path, identity: dict):
-        self.identity = identity
+    def __init__(self, folder: Path, identity: dict, dim: int | None = None):
+        self.identity, self.dim = identity, dim  # dim: an entry's length (None: not checked)
         key = json.dumps(identity, sort_keys=True)
         self.key = hashlib.sha256(key.encode()).hexdigest()
         self.folder = folder / self.key[:24]
@@ -99,7 +100,7 @@ class DiskCache:
                         tokenizer=clip.tokenizer, context=int(getattr(clip.model, "context_length", 77)),
                         precision=clip.precision,
                         templates=hashlib.sha256("\n".join(t("{}") for t in templates).encode()).hexdigest())
-        return cls(folder, identity)
+        return cls(folder, identity, getattr(clip.model.visual, "output_dim", None))
 
     def _path(self, text: str) -> Path:
         return self.folder / f"{hashlib.sha256(text.encode()).hexdigest()}.pt"
@@ -111,7 +112,17 @@ class DiskCache:
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
             if entry["key"] == self.key and entry["text"] == text:
-                return entry["embedding"]
+                embedding = entry["embedding"]
+                if not isinstance(embedding, Tensor) or embedding.ndim != 1 or \
+                        (self.dim is not None and embedding.numel() != self.dim):
+                    warnings.warn(f"text-embedding cache entry {path} has the wrong shape "
+                                  f"({tuple(getattr(embedding, 'shape', ()))}); recomputing it", stacklevel=2)
+                elif not torch.isfinite(embedding).all():
+                    warnings.warn(f"text-embedding cache entry {path} holds non-finite values; recomputing it",
+                                  stacklevel=2)
+                else:
+                    return embedding
+                return None
             warnings.warn(f"text-embedding cache entry {path} belongs to another model or text; recomputing it",
                           stacklevel=2)
         except Exception as err:  # a truncated or foreign file: recompute and rewrite

@@ -131,12 +131,13 @@ def segment(models: Models, path: str | None, classes_text: str, background_text
             raise gr.Error(str(err)) from None
         try:
             size = image_size(path)
-            if all(size):  # a photo too large for memory is refused before it is decoded
+            if all(size):  # a photo too thin, or too large for memory, is refused before it is decoded
+                segmenter.check_size(*size)
                 segmenter.check_fits(*size, probs=False)
             rgb = to_rgb(path)
         except ImageReadError as err:
             raise gr.Error(f"{name}: cannot read image ({err})") from None
-        except api.ImageTooLarge as err:
+        except (api.ImageTooLarge, api.ImageTooSmall) as err:
             raise gr.Error(f"{name}: {err}") from None
         progress(0.3, desc="segmenting")
         try:

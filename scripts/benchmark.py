@@ -71,7 +71,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="torch.compile the vision forward of the batched path")
     p.add_argument("--tile-budget-mb", type=float,
                    help="memory one tile of the full-size stages may use (default: the model's)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if min(args.input_size) < 1 or min(args.ori_size) < 1:
+        p.error("--input-size and --ori-size take two sizes of 1 pixel or more, e.g. --input-size 336 448")
+    if args.images < 1 or args.warmup < 0 or args.sequential_images < 0:
+        p.error("--images must be 1 or more, --warmup and --sequential-images 0 or more")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    if args.config and not Path(args.config).is_file():
+        p.error(f"--config {args.config}: no such file")
+    return args
 
 
 def random_dino(name: str, folder: Path) -> str:
@@ -89,6 +98,10 @@ def random_dino(name: str, folder: Path) -> str:
 def random_checkpoint(arch: str, folder: Path) -> str:
     """``ARCH:PATH`` of an fp16 state dict of a randomly initialised open_clip model (same cost as real weights)."""
     import open_clip
+
+    from itaclip.weights import check_architecture
+
+    check_architecture(arch)  # a ResNet, an unknown name: refused in one line before anything is built
 
     model = open_clip.create_model(arch, pretrained=None)
     path = folder / f"random_{arch}.pt"
@@ -189,6 +202,16 @@ def device_name(device: str) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from itaclip.fetch import WeightsError
+    from itaclip.settings import SettingError
+
+    try:
+        return measure(args)
+    except (WeightsError, SettingError) as err:  # bad weights or settings: one line, as the command says it
+        raise SystemExit(f"benchmark.py: {err}") from None
+
+
+def measure(args: argparse.Namespace) -> dict:
     from itaclip import tiles
 
     generator = torch.Generator().manual_seed(0)

@@ -209,7 +209,7 @@ def test_help(capsys):
     (["segment", "IMAGE", "--classes", "cat", "--set", "slide_stride"], "write KEY=VALUE"),
     (["segment", "IMAGE", "--classes", "cat", "--background", " , "], "--background names nothing"),
     (["segment", "EMPTY", "--classes", "cat"], "no images found in"),
-    (["segment"], "give images or folders, or --input-list FILE"),
+    (["segment", "--classes", "cat"], "give images or folders, or --input-list FILE"),
 ])
 def test_usage_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
     """Usage, weight and text errors: exit status 2 and a single line, before any model is built."""
@@ -281,10 +281,9 @@ def test_readme_example(mixed_folder, tiny_checkpoint, tmp_path, monkeypatch):
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Segment your own images", 1)[1].split("\n## ", 1)[0]
     blocks = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
-    code = next(block for block in blocks if 'device="cuda")' in block)  # the API's example
-    code = code.replace('"/path/to/ViT-B-16.pt"', repr(str(tiny_checkpoint)))
-    assert code.count('device="cuda")') == 1
-    code = code.replace('device="cuda")', f'device="cpu", **{FAST!r})')
+    code = next(block for block in blocks if 'weights="/path/to/ViT-B-16.pt")' in block)  # the API's example
+    assert 'device="cuda"' not in code  # it picks the device itself, so it runs as written on a CPU
+    code = code.replace('weights="/path/to/ViT-B-16.pt")', f'weights={str(tiny_checkpoint)!r}, **{FAST!r})')
     (tmp_path / "photo.jpg").write_bytes((mixed_folder / "good.jpg").read_bytes())
     monkeypatch.chdir(tmp_path)
     namespace = {}
