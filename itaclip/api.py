@@ -49,7 +49,16 @@ from .presets import (
     presets,
     resize_step,
 )
-from .render import ImageInput, ImageReadError, Segmentation, class_colour, palette, to_rgb
+from .render import (
+    ImageInput,
+    ImageReadError,
+    Segmentation,
+    class_colour,
+    decode_reduced,
+    image_size,
+    palette,
+    to_rgb,
+)
 from .segmentor import Recipe, TrainingFreeSegmentor
 
 BACKGROUND_NAME = "background"
@@ -250,27 +259,36 @@ class Segmenter:
                             "protocol)")
 
     @torch.no_grad()
-    def segment(self, image: ImageInput, probs: bool | None = None, max_pixels: int | None = None) -> Segmentation:
+    def segment(self, image: ImageInput, probs: bool | None = None, max_pixels: int | None = None,
+                size: tuple[int, int] | None = None) -> Segmentation:
         """Segment one image (path, PIL image or uint8 array); the result has the image's size.
 
         ``probs``: keep the class probabilities in ``result.probs`` (None: when they fit the model's tile
         budget; the label map never needs them whole). ``max_pixels``: segment an image of more pixels
         at a working size of at most that many, and upsample its labels (nearest) to the image's size:
         a way to take photos too large for this machine's memory, not the paper's protocol
-        (``result.working_size`` says when it happened; ``result.probs`` is then None).
+        (``result.working_size`` says when it happened; ``result.probs`` is then None). A path is then decoded
+        at a reduced size where its format allows (:func:`~itaclip.render.decode_reduced`); ``size``: the
+        image's own (height, width) when ``image`` is such a reduced decode of it already.
         """
         if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer))
                                        or max_pixels < 1):
             raise ValueError(f"max_pixels={max_pixels!r}: max_pixels must be a whole number of pixels, 1 or more "
                              "(e.g. 24_000_000), or None")
+        if size is None and max_pixels is not None and isinstance(image, (str, os.PathLike)):
+            header = image_size(image)
+            if header[0] * header[1] > max_pixels:  # a huge photo is never decoded whole where avoidable
+                image, size = decode_reduced(image, max_pixels), header
         rgb = to_rgb(image)
-        height, width = rgb.shape[:2]
+        height, width = size or rgb.shape[:2]
         working = None
         if max_pixels is not None and height * width > max_pixels:
             scale = (max_pixels / (height * width)) ** 0.5
             working = (max(1, int(height * scale)), max(1, int(width * scale)))
             rgb = cv2.resize(rgb, working[::-1], interpolation=cv2.INTER_AREA)
             probs = False
+        elif (height, width) != rgb.shape[:2]:
+            raise ValueError(f"size={size}: give it only with max_pixels, for a reduced decode of the image")
         self.check_size(*rgb.shape[:2])
         self.check_fits(*rgb.shape[:2], probs)
         bgr = np.ascontiguousarray(rgb[..., ::-1])

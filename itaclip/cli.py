@@ -167,6 +167,10 @@ def read_classes(args: argparse.Namespace) -> list[list[str]] | None:
                          "(e.g. --texts-file ours:voc21_definitions.txt)")
     if args.classes_file is not None:
         classes = [[name.strip() for name in names if name.strip()] for names in read_class_names(args.classes_file)]
+        empty = next((line for line, names in enumerate(classes, start=1) if not names), None)
+        if empty is not None:
+            raise UsageError(f"--classes-file {args.classes_file}, line {empty} names no class; write one class per "
+                             "line, its names separated by ', '")
         for line, names in enumerate(classes, start=1):
             for name in names:
                 if "," in name:  # the paper's parsing splits on ", " only; say so rather than guess
@@ -390,7 +394,7 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
 
     from .api import ImageTooLarge, ImageTooSmall
     from .kernels import ProxyMaskError
-    from .render import ImageReadError, image_size, to_rgb
+    from .render import ImageReadError, decode_reduced, image_size, to_rgb
 
     settings = dict(segmenter.settings, overrides=overrides)
     if args.max_pixels is not None:
@@ -421,8 +425,9 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
                 return "failed", outputs, (f"{args.out / foreign[0]} exists and was not written by itaclip; not "
                                            "replaced (choose another --out, or move that file)")
         if not claims.take(item.stem):
-            return "failed", outputs, (f"another run is writing {item.stem} into {args.out} right now; not "
-                                       "replaced (rerun with --skip-existing when it is done)")
+            return "failed", outputs, (f"another run ({claims.holder(item.stem)}) is writing {item.stem} into "
+                                       f"{args.out}; not replaced (rerun with --skip-existing when it is done, or "
+                                       f"remove {claims.path(item.stem)} if that run is gone)")
         try:
             earlier = earlier_result(item.path, args.out, item.stem)  # it may have finished just before
             if earlier is not None and not same_file(earlier, item.path):
@@ -433,7 +438,9 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
                 segmenter.check_size(*size)
                 if args.max_pixels is None:
                     segmenter.check_fits(*size, probs=False)
-            return "read", outputs, (to_rgb(item.path), georeferenced)
+            if args.max_pixels is not None and size[0] * size[1] > args.max_pixels:  # never decoded whole
+                return "read", outputs, (decode_reduced(item.path, args.max_pixels), georeferenced, size)
+            return "read", outputs, (to_rgb(item.path), georeferenced, None)
         except BaseException as err:
             claims.release(item.stem)
             if isinstance(err, ValueError) and not isinstance(err, (ImageReadError, ImageTooSmall)):
@@ -454,7 +461,7 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
                          overlay="png" in formats)
         finally:
             claims.release(item.stem)
-        line(item, "ok", outputs, size=(int(rgb.shape[1]), int(rgb.shape[0])))
+        line(item, "ok", outputs, size=(int(result.labels.shape[1]), int(result.labels.shape[0])))
 
     share = collection.mine(inputs, launch)
     bar = tqdm(unit="image", desc=f"rank {launch.rank}" if launch.world > 1 else None,
@@ -474,11 +481,11 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
             if status != "read":
                 line(item, status, outputs, reason=value)
                 continue
-            rgb, georeferenced = value
+            rgb, georeferenced, full_size = value
             if "geotiff" in formats and not georeferenced:
                 tqdm.write(f"{item.path}: not a georeferenced raster; its mask is a PNG", file=sys.stderr)
             try:
-                result = segmenter.segment(rgb, probs=False, max_pixels=args.max_pixels)
+                result = segmenter.segment(rgb, probs=False, max_pixels=args.max_pixels, size=full_size)
             except (ImageTooLarge, ImageTooSmall, ProxyMaskError) as err:  # this image only: the others go on
                 claims.release(item.stem)
                 line(item, "failed", reason=in_command_words(str(err), args))

@@ -455,6 +455,13 @@ class Claims:
             return False
         return False
 
+    def holder(self, stem: str) -> str:
+        """Who holds the claim on ``stem`` (host and pid), for the message."""
+        try:
+            return self.path(stem).read_text().strip() or "an unknown process"
+        except OSError:
+            return "a run that has just finished"
+
     def release(self, stem: str) -> None:
         with self.lock:
             if stem not in self.held:

@@ -109,6 +109,9 @@ def build_config(args: argparse.Namespace):
     if not cfg.test_dataloader.dataset.get("data_root"):
         sys.exit(f"{PROG}: no data root; pass --data-root PATH (see datasets/README.md for each data set's layout)")
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / work_name(path))
+    for option, folder in (("--work-dir", cfg.work_dir), ("--out", args.out), ("--show-dir", args.show_dir)):
+        if folder is not None:
+            check_writable(option, Path(folder))
     cfg.launcher = args.launcher
     device = choose_device(cfg)
     if device == "cpu":
@@ -128,6 +131,23 @@ def build_config(args: argparse.Namespace):
     if args.out:  # written atomically by itaclip's hook, not by the metric's plain save
         cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="SavePredictionsHook", out_dir=args.out)]
     return cfg
+
+
+def check_writable(option: str, folder: Path) -> None:
+    """``folder`` can be created and written now, before any image is scored (one line if not); nothing is
+    created here (a run that stops before its work leaves no folder)."""
+    import tempfile
+
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        sys.exit(f"{PROG}: {option} {folder}: cannot write there ({err.strerror or err}); choose another folder")
 
 
 def init_cpu_distributed(cfg) -> None:

@@ -9,6 +9,7 @@ from . import _shim  # noqa: F401  (first: lets mmseg import on mmcv-lite)
 
 # isort: split
 import colorsys
+import dataclasses
 import functools
 import importlib.util
 import io
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+import cv2
 import mmcv
 import numpy as np
 import torch
@@ -94,6 +96,31 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         return (width, height) if turned else (height, width)
     except (OSError, ValueError, SyntaxError):
         return 0, 0
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def decode_reduced(path: str | os.PathLike, max_pixels: int) -> np.ndarray:
+    """RGB uint8 of an image file at a reduced size, for segmenting at a working size of ``max_pixels``: a
+    JPEG is decoded at 1/2, 1/4 or 1/8 of its size (its own DCT scaling: the smallest that still has at least
+    ``max_pixels``), so a huge photo is never held whole; other formats are decoded whole and shrunk.
+    Upright by the EXIF orientation, as :func:`to_rgb`."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the size of a huge image is the point
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            scale = min(1.0, (max_pixels / max(1, width * height)) ** 0.5)
+            if img.format == "JPEG":
+                img.draft("RGB", (max(1, int(width * scale + 1)), max(1, int(height * scale + 1))))
+            img.load()
+            factor = int((img.width * img.height / max_pixels) ** 0.5)  # formats without reduced decoding
+            if factor > 1:
+                img = img.reduce(factor)
+            return _from_pil(img)
+    except UnidentifiedImageError:
+        raise ImageReadError("unknown format or corrupt data") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ImageReadError(str(err) or type(err).__name__) from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
 
@@ -247,6 +274,12 @@ class Segmentation:
             boxes[row] = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
         return sv.Detections(xyxy=boxes, mask=masks, class_id=np.array(present, dtype=int),
                              data=dict(class_name=np.array([self.class_names[i] for i in present])))
+
+    def resized(self, size: tuple[int, int]) -> "Segmentation":
+        """This result's labels at another (height, width), nearest neighbour, without probabilities: a preview
+        (the overlay of an image decoded at a reduced size)."""
+        labels = cv2.resize(self.labels, size[::-1], interpolation=cv2.INTER_NEAREST)
+        return dataclasses.replace(self, labels=labels, probs=None)
 
     def colour_mask(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB: each pixel in its class's colour."""

@@ -47,8 +47,9 @@ def save_results(image: Path, rgb: Any, result: Segmentation, out: Path, stem: s
     with ExitStack() as files:
         if mask:
             result.mask_image().save(files.enter_context(atomic_write(out / f"{stem}_mask.png")), format="PNG")
-        if overlay:
-            result.overlay(rgb).save(files.enter_context(atomic_write(out / f"{stem}_overlay.png")), format="PNG")
+        if overlay:  # at the decoded image's size (smaller than the labels' when decoded reduced: --max-pixels)
+            shown = result if result.labels.shape == tuple(rgb.shape[:2]) else result.resized(tuple(rgb.shape[:2]))
+            shown.overlay(rgb).save(files.enter_context(atomic_write(out / f"{stem}_overlay.png")), format="PNG")
         files.enter_context(atomic_write(out / f"{stem}.json", "w", encoding="utf-8")).write(text)
 
 

@@ -197,7 +197,15 @@ class TrainingFreeSegmentor(BaseSegmentor):
         self.vfm = None if recipe.vfm_name is None else load_vfm(recipe.vfm_name, device, self.clip.precision)
         self.data_preprocessor = SegDataPreProcessor(**preprocessor_for(self.clip.model)).to(device)
         self.encoder = self.make_encoder(recipe).to(device)
+        self.check_window(self.protocol)
         self.set_classes(classes, aux, background)
+
+    def check_window(self, protocol: Protocol) -> None:
+        """A window must hold a patch of the model, and the image views' blur (11 x 11) when they are on."""
+        least = max(max(self.visual.conv1.kernel_size), 6 if protocol.img_engineering else 0)
+        if 0 < protocol.slide_crop < least:
+            raise SettingError(f"slide_crop={protocol.slide_crop}: slide_crop must be 0 (the whole image) or at "
+                               f"least {least} pixels for this model")
 
     def make_encoder(self, recipe: Recipe) -> DenseEncoder:
         """The vision forward of this method: :attr:`encoder_class` of the last block (override it to hand the
@@ -233,6 +241,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
         protocol = self.protocol.changed(**{k: v for k, v in changes.items() if k in Protocol.keys()})
         compute = self.compute.changed(**{k: v for k, v in changes.items() if k in Compute.keys()})
         remix = protocol.def_coefficient != self.protocol.def_coefficient and self.auxiliary_texts is not None
+        self.check_window(protocol)
         self.protocol, self.compute = protocol, compute
         if remix:
             self.set_classes(self.class_names, self.auxiliary_texts, self.background)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,9 +110,19 @@ def first_names(class_file: Path, background_first: bool) -> list[str]:
     from itaclip.class_files import parse_class_line  # light: the segmentor's own parsing of a class line
 
     # utf-8-sig, as class_files reads it: a byte-order mark is not part of the first name
-    lines = [line for line in class_file.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    try:
+        lines = [line for line in class_file.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise SystemExit(f"error: class-name file {class_file} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as err:
+        raise SystemExit(f"error: class-name file {class_file} cannot be read ({err.strerror or err})") from None
     names = [parse_class_line(line)[0].strip() for line in lines]
-    return names[1:] if background_first else names
+    names = names[1:] if background_first else names
+    clashing = [name for name in names if SEPARATOR in name]
+    if clashing:  # the text file could not be read back: its lines are "name >=text"
+        raise SystemExit(f"error: class name {clashing[0]!r} in {class_file} holds {SEPARATOR!r}, which separates a "
+                         "name from its text in the file written; rename the class")
+    return names
 
 
 def kept_lines(out: Path, names: list[str]) -> list[str]:
@@ -147,8 +158,13 @@ def load_model(model_id: str, device: str):
 
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     dtype_key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_id)
-    model = transformers.AutoModelForCausalLM.from_pretrained(model_id, **{dtype_key: dtype}).to(device).eval()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_id)
+        model = transformers.AutoModelForCausalLM.from_pretrained(model_id, **{dtype_key: dtype}).to(device).eval()
+    except (OSError, ValueError) as err:  # offline, a missing folder, a name the hub does not know
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SystemExit(f"error: --model {model_id}: cannot load it ({first}); give a local folder of a causal "
+                         "language model, or a hub id when this machine is online") from None
     return tokenizer, model
 
 
@@ -214,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     if not class_file.is_file():
         raise SystemExit(f"error: class-name file {class_file} does not exist")
     names = first_names(class_file, background)
+    try:  # --out can be written: said now, not after the model has answered
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out.parent):
+            pass
+    except OSError as err:
+        raise SystemExit(f"error: --out {args.out}: cannot write there ({err.strerror or err}); choose another "
+                         "file") from None
     lines = kept_lines(args.out, names)
     existing = len(args.out.read_text(encoding="utf-8").splitlines()) if args.out.is_file() else 0
     if existing > len(lines) and not args.force:  # never shorten a file that is not a partial run of this list

@@ -273,11 +273,16 @@ def test_eval_checks_every_label_first(voc_root, monkeypatch, labels, message):
     ("test_dataloader.num_workers=-1", "eval.py: --cfg-options test_dataloader.num_workers=-1: a whole number"),
     ("nokey", "eval.py: error: --cfg-options nokey: write KEY=VALUE"),
     ("label_check=maybe", "eval.py: --cfg-options label_check=maybe: one of error, ignore, off"),
+    ("READONLY", "eval.py: --out "),
 ])
 def test_eval_options_are_one_line(voc_root, tiny_checkpoint, tmp_path, option, start):
     (voc_root / "ImageSets" / "Segmentation" / "val.txt").write_text("a\n")
+    extra = []
+    if option == "READONLY":  # an --out that cannot be written (below a file): said before any image is scored
+        (tmp_path / "a_file").write_text("not a folder")
+        extra, option = ["--out", str(tmp_path / "a_file" / "preds")], "model.device=cpu"
     proc = subprocess.run([sys.executable, str(REPO / "eval.py"), "--config", "cfg_voc21", "--data-root", str(voc_root),
-                           "--work-dir", str(tmp_path / "work"), "--texts", "none", "--cfg-options",
+                           "--work-dir", str(tmp_path / "work"), "--texts", "none", *extra, "--cfg-options",
                            f"model.model_name={tiny_checkpoint}", "model.device=cpu", option],
                           capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
@@ -296,3 +301,101 @@ def test_benchmark_options_are_one_line(args, start):
                           capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(start), proc.stderr[-2000:]
+
+
+# --- one set of rules: the API refuses what the command refuses -----------------------------------------------
+
+def bad_values() -> list[tuple[str, object]]:
+    """For every setting the command's --set takes, a value its rule refuses (the first of a few)."""
+    import ast
+
+    from itaclip.settings import SettingError, check_key, settable
+
+    def as_typed(value) -> object:  # what --set makes of the value written out
+        try:
+            return ast.literal_eval(typed(value))
+        except (ValueError, SyntaxError):
+            return typed(value)
+
+    candidates = [float("nan"), float("inf"), -1, 1e999, "abc", (0, 0), 0.5, 5, 2, 0, ""]
+    found = []
+    for key in [key for key in settable() if key in cli.SETTABLE]:
+        for value in candidates:
+            refused = 0
+            for candidate in (value, as_typed(value)):
+                try:
+                    check_key(key, candidate)
+                except SettingError:
+                    refused += 1
+            if refused == 2:
+                found.append((key, value))
+                break
+    return found
+
+
+def typed(value) -> str:
+    return repr(value) if not isinstance(value, float) or np.isfinite(value) else str(value)
+
+
+@pytest.mark.parametrize("key, value", bad_values(), ids=[key for key, _ in bad_values()])
+def test_the_api_refuses_what_the_command_refuses(tiny_checkpoint, capsys, tmp_path, key, value):
+    from itaclip.settings import SettingError
+
+    assert cli.main(["segment", str(picture(tmp_path / "x.jpg")), "--classes", "cat, dog", "--set",
+                     f"{key}={typed(value)}", "--out", str(tmp_path / "out")]) == 2
+    command = one_error_line(capsys).split(": ", 3)[-1]  # after "itaclip segment: error: --set key=typed:"
+    with pytest.raises(SettingError) as refused:
+        api.Segmenter.from_classes(["cat", "dog"], weights=str(tiny_checkpoint), device="cpu", **{key: value})
+    assert str(refused.value).endswith(command), (str(refused.value), command)
+
+
+# --- --max-pixels decodes at a reduced size ---------------------------------------------------------------------
+
+def test_a_jpeg_is_decoded_reduced_for_max_pixels(tmp_path, tiny_checkpoint, capsys):
+    from itaclip.render import decode_reduced
+
+    big = tmp_path / "in" / "big.jpg"
+    big.parent.mkdir()
+    rgb = np.kron(np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8), np.ones((80, 80, 1),
+                                                                                                    np.uint8))
+    Image.fromarray(rgb).save(big, quality=90)  # 3200 x 2400
+    small = decode_reduced(big, 200_000)
+    assert small.shape == (600, 800, 3)  # JPEG's own 1/4 scale: at least 200,000 pixels, never the 7.7 MP whole
+    png = picture(tmp_path / "in" / "big.png", size=(1200, 1600))
+    assert decode_reduced(png, 200_000).shape == (400, 534, 3)  # decoded whole, then reduced by 3 (ceil)
+    out = tmp_path / "out"
+    assert run(str(big), "--classes", "cat, dog", "--max-pixels", "200000", "--out", str(out),
+               tiny=tiny_checkpoint) == 0, capsys.readouterr().err
+    summary = json.loads((out / "big.json").read_text())
+    assert (summary["width"], summary["height"]) == (3200, 2400) and summary["working_size"]["height"] < 2400
+    assert Image.open(out / "big_mask.png").size == (3200, 2400)
+    assert Image.open(out / "big_overlay.png").height == 600  # drawn at the decoded size
+
+
+# --- the text generator ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, start", [
+    (b"cat\nbig >= small\n", "error: class name 'big >= small' in"),
+    (b"cat\n\xff dog\n", "error: class-name file"),
+])
+def test_generate_texts_refuses_in_one_line(tmp_path, content, start):
+    classes = tmp_path / "classes.txt"
+    classes.write_bytes(content)
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "generate_texts.py"), "--classes", str(classes),
+                           "--out", str(tmp_path / "texts.txt")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(start) and not (tmp_path / "texts.txt").exists()
+
+
+def test_a_class_line_without_a_name_and_a_window_under_a_patch_are_one_line(tmp_path, tiny_checkpoint, capsys):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("cat\n, \n")
+    image = picture(tmp_path / "x.jpg")
+    assert cli.main(["segment", str(image), "--classes-file", str(classes), "--out", str(tmp_path / "out")]) == 2
+    assert one_error_line(capsys).endswith(f"--classes-file {classes}, line 2 names no class; write one class per "
+                                           "line, its names separated by ', '")
+    assert run(str(image), "--classes", "cat, dog", "--set", "slide_crop=5", "--out", str(tmp_path / "out"),
+               tiny=tiny_checkpoint) == 2
+    assert one_error_line(capsys).endswith("slide_crop=5: slide_crop must be 0 (the whole image) or at least 16 "
+                                           "pixels for this model")
+    assert not (tmp_path / "out").exists()

@@ -81,12 +81,18 @@ def test_other_classes_and_presets_reuse_the_page(page, photo):
 
 @pytest.mark.parametrize("change, message", [
     (dict(image="bad"), "cannot read image"),
+    (dict(image="thin"), "thin.png: 600 x 1 pixels, 2048 x 3 once resized, is thinner than one patch"),
     (dict(classes=" , "), "type the classes"),
     (dict(background="", prob_thd=0.3), "hands pixels to class 0"),
     (dict(preset="nowhere"), "nowhere is not in the list of choices"),  # Gradio's own check of the list
 ])
 def test_a_bad_request_gets_one_line_and_the_next_works(page, photo, tmp_path, change, message):
-    if change.pop("image", None):
+    kind = change.pop("image", None)
+    if kind == "thin":  # a 1 x 600 strip: too thin for the model, said in one line
+        thin = tmp_path / "thin.png"
+        Image.fromarray(np.zeros((1, 600, 3), np.uint8)).save(thin)
+        image = client_module.handle_file(str(thin))
+    elif kind:
         bad = tmp_path / "broken.jpg"
         bad.write_bytes(b"this is not a picture")
         image = client_module.handle_file(str(bad))
