@@ -620,6 +620,9 @@ def in_command_words(message: str, args: argparse.Namespace) -> str:
     """An API message in the command's vocabulary: its options, and which variable a value came from."""
     weights = "--weights" if args.weights else f"{WEIGHTS_VARIABLE} (set in the environment)" \
         if os.environ.get(WEIGHTS_VARIABLE) else "--weights"
+    set_keys = [item.partition("=")[0].strip() for item in getattr(args, "overrides", [])]
+    if any(message.startswith(f"{key}=") for key in set_keys):  # a setting's line about a --set value
+        message = f"--set {message}"
     return message.replace("vfm_name", "--vfm-weights").replace("model_name", weights).replace(
         "device='cpu'", "--device cpu").replace("max_pixels=", "--max-pixels ")
 

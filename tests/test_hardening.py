@@ -396,6 +396,6 @@ def test_a_class_line_without_a_name_and_a_window_under_a_patch_are_one_line(tmp
                                            "line, its names separated by ', '")
     assert run(str(image), "--classes", "cat, dog", "--set", "slide_crop=5", "--out", str(tmp_path / "out"),
                tiny=tiny_checkpoint) == 2
-    assert one_error_line(capsys).endswith("slide_crop=5: slide_crop must be 0 (the whole image) or at least 16 "
-                                           "pixels for this model")
+    assert one_error_line(capsys).endswith("error: --set slide_crop=5: slide_crop must be 0 (the whole image) or at "
+                                           "least 16 pixels for this model")
     assert not (tmp_path / "out").exists()
