@@ -453,12 +453,15 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
             record["coco"] = result.to_coco(item.index + 1)
         if "labelstudio" in formats:
             record["labelstudio"] = formats_module.labelstudio_results(result, args.ls_from, args.ls_to)
-        if "geotiff" in formats and georeferenced:
-            formats_module.write_geotiff(item.path, result, args.out / f"{item.stem}_mask.tif")
         try:
+            if "geotiff" in formats and georeferenced:
+                formats_module.write_geotiff(item.path, result, args.out / f"{item.stem}_mask.tif")
             save_results(item.path, rgb, result, args.out, item.stem, settings, extra=record,
                          mask="png" in formats or ("geotiff" in formats and not georeferenced),
                          overlay="png" in formats)
+        except OSError as err:  # a full disk, a folder that became read-only: this image fails, the others go on
+            line(item, "failed", outputs, reason=f"cannot write results to {args.out} ({err.strerror or err})")
+            return
         finally:
             claims.release(item.stem)
         line(item, "ok", outputs, size=(int(result.labels.shape[1]), int(result.labels.shape[0])))
@@ -609,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    except (TextFileError, WeightsError, SettingError) as err:  # itaclip's own errors already read as one line
+    except (TextFileError, WeightsError, SettingError, collection.InputError) as err:  # already one line each
         if isinstance(err, llm_texts.PaperTextsUnavailable):  # how to do without, in this command's words
             err.hint = "--texts ours" if getattr(args, "texts_file", None) is None else f"--texts-file ours:{err.name}"
         print(f"{prog}: error: {in_command_words(str(err), args)}", file=sys.stderr)

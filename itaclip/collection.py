@@ -102,7 +102,7 @@ def _walk(folder: Path, prefix: str) -> Iterator[tuple[Path, str]]:
     """Images below ``folder`` at any depth, folder by folder in sorted order, with their relative stems."""
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        images = [Path(root) / name for name in sorted(files) if is_image(Path(name))]
+        images = [Path(root) / name for name in sorted(files) if is_image(Path(root) / name)]
         relative = Path(root).relative_to(folder).as_posix()
         here = "/".join(part for part in (prefix, relative) if part and part != ".")
         for path, stem in zip(images, unique_stems(images)):
@@ -174,6 +174,11 @@ def collect(inputs: Sequence[str], recursive: bool = False, input_list: str | No
     """:func:`find_inputs` of the files and folders given on the command line (a list file is streamed after
     them: ``find_inputs(input_list=..., start=len(items))``), names made unique; an :class:`InputError` if none
     and no list."""
+    if input_list not in (None, "-"):  # a list that cannot be opened is said now, not once the model is built
+        try:
+            open(input_list, encoding="utf-8").close()
+        except OSError as err:
+            raise InputError(f"--input-list {input_list}: cannot read it ({err.strerror or err})") from None
     items = list(find_inputs(inputs, recursive))
     if not items and input_list is None:
         raise InputError(f"no images found in {', '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)}"

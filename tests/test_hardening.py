@@ -399,3 +399,41 @@ def test_a_class_line_without_a_name_and_a_window_under_a_patch_are_one_line(tmp
     assert one_error_line(capsys).endswith("error: --set slide_crop=5: slide_crop must be 0 (the whole image) or at "
                                            "least 16 pixels for this model")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recursive_run_into_a_folder_inside_its_input_does_not_feed_on_its_results(tmp_path, tiny_checkpoint):
+    folder = tmp_path / "photos"
+    picture(folder / "a" / "x.jpg")
+    for _ in range(2):
+        assert run(str(folder), "--recursive", "--classes", "cat, dog", "--out", str(folder / "out"),
+                   tiny=tiny_checkpoint) == 0
+        lines = (folder / "out" / "manifest.jsonl").read_text().splitlines()
+        assert [json.loads(line)["path"] for line in lines] == [str(folder / "a" / "x.jpg")]
+    assert not (folder / "out" / "out").exists()
+
+
+def test_a_list_that_cannot_be_read_is_one_line_before_anything_loads(tmp_path, capsys):
+    assert cli.main(["segment", "--input-list", str(tmp_path / "none.txt"), "--classes", "cat, dog", "--out",
+                     str(tmp_path / "out")]) == 2
+    assert one_error_line(capsys) == (f"itaclip segment: error: --input-list {tmp_path / 'none.txt'}: cannot read it "
+                                      "(No such file or directory)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_results_that_cannot_be_written_fail_that_image_only(tmp_path, tiny_checkpoint, monkeypatch, capsys):
+    import errno
+
+    real = cli.save_results
+
+    def full_disk_for_a(image, *args, **kwargs):
+        if Path(image).stem == "a":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "save_results", full_disk_for_a)
+    folder = tmp_path / "in"
+    picture(folder / "a.jpg")
+    picture(folder / "b.jpg", seed=1)
+    assert run(str(folder), "--classes", "cat, dog", "--out", str(tmp_path / "out"), tiny=tiny_checkpoint) == 1
+    assert f"a.jpg: cannot write results to {tmp_path / 'out'} (No space left on device)" in capsys.readouterr().err
+    assert (tmp_path / "out" / "b_mask.png").is_file() and not list((tmp_path / "out").glob(".*.claim"))
