@@ -226,14 +226,12 @@ class Segmenter:
         return int(height * factor + 0.5), int(width * factor + 0.5)
 
     def check_size(self, height: int, width: int) -> None:
-        """Raise :class:`ImageTooSmall` (one line) for an image too thin for this model: under one patch
-        once resized, thinner than the blur of the image views, or than PAMR's largest dilation."""
+        """Raise :class:`ImageTooSmall` (one line) for an image too thin for this model: once resized, under
+        the smallest crop it takes (one patch, or the views' blur), or thinner than PAMR's largest dilation."""
         if min(height, width) < 1:
             raise ImageTooSmall(f"{width} x {height} pixels: the image is empty")
-        protocol, visual = self.model.protocol, self.model.visual
-        needs = [(max(visual.conv1.kernel_size), "one patch of the vision model", self.network_size(height, width))]
-        if protocol.img_engineering:
-            needs.append((6, "the blur of the image views", self.network_size(height, width)))
+        protocol = self.model.protocol
+        needs = [(*self.model.smallest_crop(), self.network_size(height, width))]
         if protocol.pamr_steps > 0:
             needs.append((max(protocol.pamr_stride) + 1, "PAMR's largest dilation", (height, width)))
         for need, what, size in needs:

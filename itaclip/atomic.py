@@ -34,3 +34,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Raise the ``OSError`` that writing into ``folder`` would meet, now, creating nothing: a file is made
+    and removed in ``folder``, or in its nearest existing parent when it is still to be created."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{existing} is a file")
+    with tempfile.TemporaryFile(dir=existing):
+        pass

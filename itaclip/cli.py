@@ -21,13 +21,13 @@ import re
 import signal
 import socket
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 # Only light modules here: --help, usage errors and file checks answer before torch and mmseg load.
 from . import collection, llm_texts, vfm
 from . import formats as formats_module
+from .atomic import check_writable
 from .class_files import (
     TextFileError,
     check_auxiliary_names,
@@ -300,8 +300,7 @@ def writable_folder(out: Path) -> bool:
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
+        check_writable(out)
     except OSError as err:
         raise UsageError(f"--out {out}: cannot write there ({err.strerror or err}); choose another folder") from None
     return created
@@ -409,13 +408,21 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
         if status == "failed":
             tqdm.write(f"{item.path}: {reason}", file=sys.stderr)
 
+    def another_input(item) -> tuple[str | None, str | None]:
+        """The input an earlier result under this name came from, and why it is not replaced (None, None: no
+        earlier result; (input, None): one from this very input)."""
+        earlier = earlier_result(item.path, args.out, item.stem)
+        if earlier is None or same_file(earlier, item.path):
+            return earlier, None
+        return earlier, (f"{args.out} already holds {item.stem}.json from {earlier}; not replaced (choose another "
+                         "--out, or move that result)")
+
     def load(item):
         georeferenced = "geotiff" in formats and formats_module.georeferenced(item.path)
         outputs = wanted_outputs(item.stem, formats, georeferenced)
-        earlier = earlier_result(item.path, args.out, item.stem)
-        if earlier is not None and not same_file(earlier, item.path):  # never replace another input's result
-            return "failed", outputs, (f"{args.out} already holds {item.stem}.json from {earlier}; not replaced "
-                                       "(choose another --out, or move that result)")
+        earlier, refusal = another_input(item)
+        if refusal:  # never replace another input's result
+            return "failed", outputs, refusal
         keep = args.skip_existing or (retry is not None and str(item.path) not in retry)
         if keep and earlier is not None and complete(args.out, outputs, formats):
             return "skipped", outputs, None
@@ -428,11 +435,11 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
             return "failed", outputs, (f"another run ({claims.holder(item.stem)}) is writing {item.stem} into "
                                        f"{args.out}; not replaced (rerun with --skip-existing when it is done, or "
                                        f"remove {claims.path(item.stem)} if that run is gone)")
+        _, refusal = another_input(item)  # asked again under the claim: another run may have just finished it
+        if refusal:
+            claims.release(item.stem)
+            return "failed", outputs, refusal
         try:
-            earlier = earlier_result(item.path, args.out, item.stem)  # it may have finished just before
-            if earlier is not None and not same_file(earlier, item.path):
-                raise ValueError(f"{args.out} already holds {item.stem}.json from {earlier}; not replaced "
-                                 "(choose another --out, or move that result)")
             size = image_size(item.path)
             if all(size):  # a photo too thin, or too large for memory, is refused before decoding
                 segmenter.check_size(*size)
@@ -441,10 +448,8 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
             if args.max_pixels is not None and size[0] * size[1] > args.max_pixels:  # never decoded whole
                 return "read", outputs, (decode_reduced(item.path, args.max_pixels), georeferenced, size)
             return "read", outputs, (to_rgb(item.path), georeferenced, None)
-        except BaseException as err:
+        except BaseException:
             claims.release(item.stem)
-            if isinstance(err, ValueError) and not isinstance(err, (ImageReadError, ImageTooSmall)):
-                return "failed", outputs, str(err)
             raise
 
     def save(item, rgb, result, outputs, georeferenced):
@@ -477,6 +482,9 @@ def label_collection(args: argparse.Namespace, segmenter, inputs, launch, format
                 continue
             if isinstance(loaded, (ImageTooLarge, ImageTooSmall, ProxyMaskError)):
                 line(item, "failed", reason=in_command_words(str(loaded), args))
+                continue
+            if isinstance(loaded, ValueError):  # anything else the reading refused: that image's line
+                line(item, "failed", reason=str(loaded))
                 continue
             if isinstance(loaded, Exception):
                 raise loaded

@@ -199,13 +199,16 @@ class Labels16Dataset(BaseSegDataset):
 
     Its pipeline must load labels with ``LoadAnnotations16`` and its evaluator
     be ``IoUMetric16`` (ignore index 65535), as the base configs have it.
+    Images are ``.jpg``, labels ``.tif`` (detectron2's converters), ``reduce_zero_label`` False.
     A ``metainfo=dict(classes=[...])`` override selects a subset of the
     classes, in its order, as in mmseg; the classes left out become 65535
     (mmseg's own mapping would make them 255, a real class here).
     """
 
-    def __init__(self, ignore_index: int = UNLABELLED_16, **kwargs) -> None:
-        super().__init__(ignore_index=ignore_index, **kwargs)
+    def __init__(self, img_suffix: str = ".jpg", seg_map_suffix: str = ".tif", reduce_zero_label: bool = False,
+                 ignore_index: int = UNLABELLED_16, **kwargs) -> None:
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, reduce_zero_label=reduce_zero_label,
+                         ignore_index=ignore_index, **kwargs)
 
     @classmethod
     def get_label_map(cls, new_classes=None) -> dict | None:
@@ -242,11 +245,6 @@ class PascalContext459Dataset(Labels16Dataset):
     METAINFO = dict(classes=PASCAL_CONTEXT_459_CLASSES,
                     palette=palette(len(PASCAL_CONTEXT_459_CLASSES), background=False).tolist())
 
-    def __init__(self, img_suffix: str = ".jpg", seg_map_suffix: str = ".tif",
-                 reduce_zero_label: bool = False, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         reduce_zero_label=reduce_zero_label, **kwargs)
-
 
 @DATASETS.register_module()
 class ADE20K847Dataset(Labels16Dataset):
@@ -259,8 +257,3 @@ class ADE20K847Dataset(Labels16Dataset):
 
     METAINFO = dict(classes=ADE20K_847_CLASSES,
                     palette=palette(len(ADE20K_847_CLASSES), background=False).tolist())
-
-    def __init__(self, img_suffix: str = ".jpg", seg_map_suffix: str = ".tif",
-                 reduce_zero_label: bool = False, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         reduce_zero_label=reduce_zero_label, **kwargs)

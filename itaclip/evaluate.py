@@ -136,16 +136,10 @@ def build_config(args: argparse.Namespace):
 def check_writable(option: str, folder: Path) -> None:
     """``folder`` can be created and written now, before any image is scored (one line if not); nothing is
     created here (a run that stops before its work leaves no folder)."""
-    import tempfile
+    from itaclip.atomic import check_writable as writable
 
-    existing = folder.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
     try:
-        if not existing.is_dir():
-            raise NotADirectoryError(f"{existing} is a file")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
+        writable(folder)
     except OSError as err:
         sys.exit(f"{PROG}: {option} {folder}: cannot write there ({err.strerror or err}); choose another folder")
 
@@ -182,9 +176,15 @@ def run_record(cfg, args: argparse.Namespace) -> dict:
                 data=dict(root=str(Path(cfg.test_dataloader.dataset.data_root).resolve()), images=None))
 
 
+def dataset_classes(dataset) -> list:
+    """The class names a data-set config evaluates: its ``metainfo`` override, else its type's own."""
+    from mmseg.registry import DATASETS
+
+    return (dataset.get("metainfo") or {}).get("classes") or DATASETS.get(dataset.type).METAINFO["classes"]
+
+
 def check_data(cfg) -> None:
     """The data root's layout and the class count, before the model is built (a ValueError names what is wrong)."""
-    from mmseg.registry import DATASETS
 
     from itaclip.class_files import read_class_names
 
@@ -198,8 +198,13 @@ def check_data(cfg) -> None:
         if relative and not exists(root / relative):
             raise ValueError(f"--data-root {root}: no {what} {relative} in it; see datasets/README.md for "
                              f"the layout of {dataset.type}")
-    count = check_split(cfg)
-    cfg.default_hooks.logger.interval = max(1, min(50, count // 10))  # progress shown for any set size
+    classes = dataset_classes(dataset)
+    name_path = cfg.model.get("name_path")
+    count = len(read_class_names(name_path)) if name_path else len(classes)
+    if count != len(classes):
+        raise ValueError(f"model.name_path {name_path} has {count} classes but the "
+                         f"data set {dataset.type} has {len(classes)}; give a class-name file with one line per "
+                         "class of the data set, in its order")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     loader = cfg.test_dataloader
     workers = loader.get("num_workers", 0)
@@ -210,13 +215,8 @@ def check_data(cfg) -> None:
         loader.num_workers = cpus
     if loader.num_workers == 0:
         loader.persistent_workers = False  # mmengine refuses persistent workers without workers
-    classes = (dataset.get("metainfo") or {}).get("classes") or DATASETS.get(dataset.type).METAINFO["classes"]
-    name_path = cfg.model.get("name_path")
-    count = len(read_class_names(name_path)) if name_path else len(classes)
-    if count != len(classes):
-        raise ValueError(f"model.name_path {name_path} has {count} classes but the "
-                         f"data set {dataset.type} has {len(classes)}; give a class-name file with one line per "
-                         "class of the data set, in its order")
+    images = check_split(cfg)  # after the cheap checks: it reads every label
+    cfg.default_hooks.logger.interval = max(1, min(50, images // 10))  # progress shown for any set size
 
 
 LABEL_CHECKS = ("error", "ignore", "off")  # --cfg-options label_check=...: label values outside the classes
@@ -297,8 +297,7 @@ def check_split(cfg) -> int:
         if missing:
             raise ValueError(f"{what} {missing[0]} is missing ({len(missing)} of the {len(items)} images listed in "
                              f"{where}); restore it or leave it out of the split")
-    classes = (dataset_cfg.get("metainfo") or {}).get("classes") or DATASETS.get(dataset_cfg.type).METAINFO["classes"]
-    check_labels(cfg, items, len(classes))
+    check_labels(cfg, items, len(dataset_classes(dataset_cfg)))
     return len(items)
 
 

@@ -43,7 +43,7 @@ from .settings import Compute, Protocol, SettingError, settable
 from .slide import batched, coverage, crop_windows, patch_logits, patch_padding, stitch, window_grid
 from .text import query_embeddings
 from .vfm import load_vfm
-from .views import NUM_VIEWS, combine_views, make_views
+from .views import BLUR_KERNEL, NUM_VIEWS, combine_views, make_views
 from .weights import load_clip
 
 # Section 0: the paper's normalisation; the BGR image from mmseg becomes RGB.
@@ -200,9 +200,17 @@ class TrainingFreeSegmentor(BaseSegmentor):
         self.check_window(self.protocol)
         self.set_classes(classes, aux, background)
 
+    def smallest_crop(self, protocol: Protocol | None = None) -> tuple[int, str]:
+        """The fewest pixels a crop's sides may have, and what sets it: one patch of the model, or the image
+        views' blur (its reflect padding needs more rows than half the kernel) when the views are on."""
+        protocol = protocol or self.protocol
+        patch = max(self.visual.conv1.kernel_size)
+        blur = BLUR_KERNEL // 2 + 1 if protocol.img_engineering else 0
+        return (patch, "one patch of the vision model") if patch >= blur else (blur, "the blur of the image views")
+
     def check_window(self, protocol: Protocol) -> None:
-        """A window must hold a patch of the model, and the image views' blur (11 x 11) when they are on."""
-        least = max(max(self.visual.conv1.kernel_size), 6 if protocol.img_engineering else 0)
+        """A window must be a crop this model can take (:meth:`smallest_crop`)."""
+        least, _ = self.smallest_crop(protocol)
         if 0 < protocol.slide_crop < least:
             raise SettingError(f"slide_crop={protocol.slide_crop}: slide_crop must be 0 (the whole image) or at "
                                f"least {least} pixels for this model")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,10 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     if not class_file.is_file():
         raise SystemExit(f"error: class-name file {class_file} does not exist")
     names = first_names(class_file, background)
+    sys.path.insert(0, str(REPO))
+    from itaclip.atomic import check_writable  # light
+
     try:  # --out can be written: said now, not after the model has answered
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=args.out.parent):
-            pass
+        check_writable(args.out.parent)
     except OSError as err:
         raise SystemExit(f"error: --out {args.out}: cannot write there ({err.strerror or err}); choose another "
                          "file") from None
